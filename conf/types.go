@@ -1,0 +1,249 @@
+package conf
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config is the whole of meshd's configuration, after overlays are merged.
+// A Config that passed Validate is what the data plane compiles into a
+// snapshot; it is never mutated after that.
+type Config struct {
+	Admin     Admin      `yaml:"admin" json:"admin"`
+	Listeners []Listener `yaml:"listeners" json:"listeners"`
+	Clusters  []Cluster  `yaml:"clusters" json:"clusters"`
+	Logging   Logging    `yaml:"logging,omitempty" json:"logging,omitempty"`
+	// Drain bounds how long SIGTERM waits for requests in flight.
+	DrainTimeout Duration `yaml:"drain_timeout,omitempty" json:"drain_timeout,omitempty"`
+}
+
+// Admin configures the admin API (Envoy's 9901). It listens on loopback
+// unless AllowNonLoopback says otherwise, because it can reload and drain.
+type Admin struct {
+	Address          string `yaml:"address" json:"address"`
+	AllowNonLoopback bool   `yaml:"allow_non_loopback,omitempty" json:"allow_non_loopback,omitempty"`
+}
+
+// Logging sets the process log level and whether requests are access-logged.
+type Logging struct {
+	Level     string `yaml:"level,omitempty" json:"level,omitempty"`
+	AccessLog *bool  `yaml:"access_log,omitempty" json:"access_log,omitempty"`
+}
+
+// Listener is one address meshd accepts HTTP on. Routes directly under a
+// listener form its default virtual host (domain "*"), so a small config
+// needs no virtual_hosts section.
+type Listener struct {
+	Name         string        `yaml:"name" json:"name"`
+	Address      string        `yaml:"address" json:"address"`
+	Routes       []Route       `yaml:"routes,omitempty" json:"routes,omitempty"`
+	VirtualHosts []VirtualHost `yaml:"virtual_hosts,omitempty" json:"virtual_hosts,omitempty"`
+	Filters      []Filter      `yaml:"filters,omitempty" json:"filters,omitempty"`
+	// IdleTimeout closes a downstream keep-alive connection left idle.
+	IdleTimeout Duration `yaml:"idle_timeout,omitempty" json:"idle_timeout,omitempty"`
+	// MaxRequestHeadersKB bounds the request header size.
+	MaxRequestHeadersKB int `yaml:"max_request_headers_kb,omitempty" json:"max_request_headers_kb,omitempty"`
+}
+
+// VirtualHost groups routes by the request's Host, as in Envoy. Domains may
+// be exact ("api.example.com"), suffix wildcards ("*.example.com") or "*".
+type VirtualHost struct {
+	Name    string   `yaml:"name" json:"name"`
+	Domains []string `yaml:"domains" json:"domains"`
+	Routes  []Route  `yaml:"routes" json:"routes"`
+}
+
+// Filter is a Wasm filter in a listener's chain. Routes may override its
+// config or switch it off by name.
+type Filter struct {
+	Name     string         `yaml:"name" json:"name"`
+	Wasm     string         `yaml:"wasm" json:"wasm"`
+	FailOpen bool           `yaml:"fail_open,omitempty" json:"fail_open,omitempty"`
+	Config   map[string]any `yaml:"config,omitempty" json:"config,omitempty"`
+	PoolSize int            `yaml:"pool_size,omitempty" json:"pool_size,omitempty"`
+}
+
+// RouteFilter overrides a listener filter for one route.
+type RouteFilter struct {
+	Name     string         `yaml:"name" json:"name"`
+	Disabled bool           `yaml:"disabled,omitempty" json:"disabled,omitempty"`
+	Config   map[string]any `yaml:"config,omitempty" json:"config,omitempty"`
+}
+
+// Route says where a matching request goes: a cluster, weighted clusters,
+// a direct response or a redirect (exactly one of them).
+type Route struct {
+	Name             string            `yaml:"name,omitempty" json:"name,omitempty"`
+	Match            Match             `yaml:"match" json:"match"`
+	Cluster          string            `yaml:"cluster,omitempty" json:"cluster,omitempty"`
+	WeightedClusters []WeightedCluster `yaml:"weighted_clusters,omitempty" json:"weighted_clusters,omitempty"`
+	DirectResponse   *DirectResponse   `yaml:"direct_response,omitempty" json:"direct_response,omitempty"`
+	Redirect         *Redirect         `yaml:"redirect,omitempty" json:"redirect,omitempty"`
+	// Timeout is the total time for the request including every retry.
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// IdleTimeout is the read timeout on the upstream response.
+	IdleTimeout             Duration          `yaml:"idle_timeout,omitempty" json:"idle_timeout,omitempty"`
+	Retry                   *Retry            `yaml:"retry,omitempty" json:"retry,omitempty"`
+	PrefixRewrite           string            `yaml:"prefix_rewrite,omitempty" json:"prefix_rewrite,omitempty"`
+	HostRewrite             string            `yaml:"host_rewrite,omitempty" json:"host_rewrite,omitempty"`
+	RequestHeadersToAdd     map[string]string `yaml:"request_headers_to_add,omitempty" json:"request_headers_to_add,omitempty"`
+	RequestHeadersToRemove  []string          `yaml:"request_headers_to_remove,omitempty" json:"request_headers_to_remove,omitempty"`
+	ResponseHeadersToAdd    map[string]string `yaml:"response_headers_to_add,omitempty" json:"response_headers_to_add,omitempty"`
+	ResponseHeadersToRemove []string          `yaml:"response_headers_to_remove,omitempty" json:"response_headers_to_remove,omitempty"`
+	Filters                 []RouteFilter     `yaml:"filters,omitempty" json:"filters,omitempty"`
+}
+
+// Match selects requests. All given conditions must hold.
+type Match struct {
+	Prefix  string            `yaml:"prefix,omitempty" json:"prefix,omitempty"`
+	Path    string            `yaml:"path,omitempty" json:"path,omitempty"`
+	Regex   string            `yaml:"regex,omitempty" json:"regex,omitempty"`
+	Methods []string          `yaml:"methods,omitempty" json:"methods,omitempty"`
+	Headers map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
+	Query   map[string]string `yaml:"query,omitempty" json:"query,omitempty"`
+}
+
+// WeightedCluster splits traffic of one route between clusters.
+type WeightedCluster struct {
+	Name   string `yaml:"name" json:"name"`
+	Weight int    `yaml:"weight" json:"weight"`
+}
+
+// DirectResponse answers from meshd itself, without an upstream.
+type DirectResponse struct {
+	Status int    `yaml:"status" json:"status"`
+	Body   string `yaml:"body,omitempty" json:"body,omitempty"`
+}
+
+// Redirect answers with a 3xx pointing elsewhere.
+type Redirect struct {
+	Status       int    `yaml:"status,omitempty" json:"status,omitempty"`
+	Scheme       string `yaml:"scheme,omitempty" json:"scheme,omitempty"`
+	Host         string `yaml:"host,omitempty" json:"host,omitempty"`
+	Path         string `yaml:"path,omitempty" json:"path,omitempty"`
+	PrefixRewrite string `yaml:"prefix_rewrite,omitempty" json:"prefix_rewrite,omitempty"`
+}
+
+// Retry is a route's retry policy (Envoy's retry_policy).
+type Retry struct {
+	Attempts             int      `yaml:"attempts" json:"attempts"`
+	On                   []string `yaml:"on,omitempty" json:"on,omitempty"`
+	RetriableStatusCodes []int    `yaml:"retriable_status_codes,omitempty" json:"retriable_status_codes,omitempty"`
+	PerTryTimeout        Duration `yaml:"per_try_timeout,omitempty" json:"per_try_timeout,omitempty"`
+	Backoff              Backoff  `yaml:"backoff,omitempty" json:"backoff,omitempty"`
+}
+
+// Backoff is exponential backoff with full jitter between retries.
+type Backoff struct {
+	Base Duration `yaml:"base,omitempty" json:"base,omitempty"`
+	Max  Duration `yaml:"max,omitempty" json:"max,omitempty"`
+}
+
+// Cluster is a named group of upstream endpoints with one balancing policy.
+type Cluster struct {
+	Name             string            `yaml:"name" json:"name"`
+	LB               string            `yaml:"lb,omitempty" json:"lb,omitempty"`
+	ConnectTimeout   Duration          `yaml:"connect_timeout,omitempty" json:"connect_timeout,omitempty"`
+	Endpoints        []Endpoint        `yaml:"endpoints,omitempty" json:"endpoints,omitempty"`
+	HealthCheck      *HealthCheck      `yaml:"health_check,omitempty" json:"health_check,omitempty"`
+	OutlierDetection *OutlierDetection `yaml:"outlier_detection,omitempty" json:"outlier_detection,omitempty"`
+	CircuitBreaker   *CircuitBreaker   `yaml:"circuit_breaker,omitempty" json:"circuit_breaker,omitempty"`
+	Hash             *HashKey          `yaml:"hash,omitempty" json:"hash,omitempty"`
+	RetryBudget      *RetryBudget      `yaml:"retry_budget,omitempty" json:"retry_budget,omitempty"`
+	// MaxConnsPerEndpoint bounds each endpoint's connection pool.
+	MaxConnsPerEndpoint int `yaml:"max_conns_per_endpoint,omitempty" json:"max_conns_per_endpoint,omitempty"`
+}
+
+// Endpoint is one upstream instance.
+type Endpoint struct {
+	Address string `yaml:"address" json:"address"`
+	Weight  int    `yaml:"weight,omitempty" json:"weight,omitempty"`
+}
+
+// HealthCheck is an active HTTP health check of every endpoint.
+type HealthCheck struct {
+	Path               string   `yaml:"path" json:"path"`
+	Interval           Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
+	Timeout            Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	UnhealthyThreshold int      `yaml:"unhealthy_threshold,omitempty" json:"unhealthy_threshold,omitempty"`
+	HealthyThreshold   int      `yaml:"healthy_threshold,omitempty" json:"healthy_threshold,omitempty"`
+}
+
+// OutlierDetection ejects endpoints that fail in a row (Envoy's passive
+// health checking).
+type OutlierDetection struct {
+	Consecutive5xx          int      `yaml:"consecutive_5xx,omitempty" json:"consecutive_5xx,omitempty"`
+	ConsecutiveGatewayError int      `yaml:"consecutive_gateway_error,omitempty" json:"consecutive_gateway_error,omitempty"`
+	Interval                Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
+	BaseEjectionTime        Duration `yaml:"base_ejection_time,omitempty" json:"base_ejection_time,omitempty"`
+	MaxEjectionPercent      int      `yaml:"max_ejection_percent,omitempty" json:"max_ejection_percent,omitempty"`
+}
+
+// CircuitBreaker caps what one cluster may have in flight, as Envoy's
+// thresholds: overflow is answered 503 at once instead of queueing.
+type CircuitBreaker struct {
+	MaxConnections int `yaml:"max_connections,omitempty" json:"max_connections,omitempty"`
+	MaxPending     int `yaml:"max_pending,omitempty" json:"max_pending,omitempty"`
+	MaxRequests    int `yaml:"max_requests,omitempty" json:"max_requests,omitempty"`
+	MaxRetries     int `yaml:"max_retries,omitempty" json:"max_retries,omitempty"`
+}
+
+// HashKey says what ring_hash and maglev hash on.
+type HashKey struct {
+	Header   string `yaml:"header,omitempty" json:"header,omitempty"`
+	Cookie   string `yaml:"cookie,omitempty" json:"cookie,omitempty"`
+	SourceIP bool   `yaml:"source_ip,omitempty" json:"source_ip,omitempty"`
+}
+
+// RetryBudget limits retries to a share of active requests so that retries
+// cannot multiply load during an outage (Envoy's retry_budget).
+type RetryBudget struct {
+	Percent        float64 `yaml:"percent,omitempty" json:"percent,omitempty"`
+	MinConcurrency int     `yaml:"min_concurrency,omitempty" json:"min_concurrency,omitempty"`
+}
+
+// Duration is a time.Duration written as "250ms" or "2s" in YAML and JSON.
+type Duration time.Duration
+
+// D returns the standard library value.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalYAML writes the human form.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// MarshalJSON writes the human form.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
+
+// UnmarshalYAML reads "250ms", "2s", or a bare number of seconds.
+func (d *Duration) UnmarshalYAML(b []byte) error {
+	v, err := ParseDuration(strings.Trim(strings.TrimSpace(string(b)), `"'`))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// UnmarshalJSON reads the same forms as UnmarshalYAML.
+func (d *Duration) UnmarshalJSON(b []byte) error { return d.UnmarshalYAML(b) }
+
+// ParseDuration accepts Go duration syntax or a plain number of seconds.
+func ParseDuration(s string) (Duration, error) {
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	if v, err := time.ParseDuration(s); err == nil {
+		if v < 0 {
+			return 0, fmt.Errorf("duration %q is negative", s)
+		}
+		return Duration(v), nil
+	}
+	var secs float64
+	if _, err := fmt.Sscanf(s, "%g", &secs); err == nil && !strings.ContainsAny(s, "abcdefghijklmnopqrstuvwxyz") {
+		return Duration(secs * float64(time.Second)), nil
+	}
+	return 0, fmt.Errorf("%q is not a duration (write it like 250ms, 2s or 1m)", s)
+}

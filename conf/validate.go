@@ -1,0 +1,445 @@
+package conf
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// LBPolicies are the load-balancing policy names a cluster may use.
+var LBPolicies = []string{"round_robin", "weighted", "least_request", "random", "ring_hash", "maglev"}
+
+// RetryOn are the retry conditions a route may name (Envoy's retry_on).
+var RetryOn = []string{"5xx", "gateway-error", "reset", "connect-failure", "retriable-status-codes"}
+
+// Defaults used when a field is left out. They follow Envoy's where Envoy
+// has one that makes sense for a sidecar.
+const (
+	DefaultAdminAddress   = "127.0.0.1:9901"
+	DefaultConnectTimeout = Duration(5 * time.Second)
+	DefaultRouteTimeout   = Duration(15 * time.Second)
+	DefaultDrainTimeout   = Duration(15 * time.Second)
+	DefaultBackoffBase    = Duration(25 * time.Millisecond)
+	DefaultHCInterval     = Duration(5 * time.Second)
+	DefaultHCTimeout      = Duration(time.Second)
+	DefaultEjection       = Duration(30 * time.Second)
+	DefaultOutlierPeriod  = Duration(10 * time.Second)
+	DefaultBreakerLimit   = 1024
+	DefaultMaxRetries     = 3
+)
+
+// SetDefaults fills every left-out field with its default, so the data
+// plane never has to guess. It is idempotent.
+func (c *Config) SetDefaults() {
+	if c.Admin.Address == "" {
+		c.Admin.Address = DefaultAdminAddress
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		for j := range l.Routes {
+			l.Routes[j].setDefaults()
+		}
+		for j := range l.VirtualHosts {
+			for k := range l.VirtualHosts[j].Routes {
+				l.VirtualHosts[j].Routes[k].setDefaults()
+			}
+		}
+	}
+	for i := range c.Clusters {
+		cl := &c.Clusters[i]
+		if cl.LB == "" {
+			cl.LB = "round_robin"
+		}
+		if cl.ConnectTimeout == 0 {
+			cl.ConnectTimeout = DefaultConnectTimeout
+		}
+		for j := range cl.Endpoints {
+			if cl.Endpoints[j].Weight == 0 {
+				cl.Endpoints[j].Weight = 1
+			}
+		}
+		if hc := cl.HealthCheck; hc != nil {
+			if hc.Interval == 0 {
+				hc.Interval = DefaultHCInterval
+			}
+			if hc.Timeout == 0 {
+				hc.Timeout = min(DefaultHCTimeout, hc.Interval)
+			}
+			if hc.UnhealthyThreshold == 0 {
+				hc.UnhealthyThreshold = 2
+			}
+			if hc.HealthyThreshold == 0 {
+				hc.HealthyThreshold = 1
+			}
+		}
+		if od := cl.OutlierDetection; od != nil {
+			if od.Interval == 0 {
+				od.Interval = DefaultOutlierPeriod
+			}
+			if od.BaseEjectionTime == 0 {
+				od.BaseEjectionTime = DefaultEjection
+			}
+			if od.MaxEjectionPercent == 0 {
+				od.MaxEjectionPercent = 10
+			}
+		}
+		if cl.CircuitBreaker == nil {
+			cl.CircuitBreaker = &CircuitBreaker{}
+		}
+		cb := cl.CircuitBreaker
+		if cb.MaxConnections == 0 {
+			cb.MaxConnections = DefaultBreakerLimit
+		}
+		if cb.MaxPending == 0 {
+			cb.MaxPending = DefaultBreakerLimit
+		}
+		if cb.MaxRequests == 0 {
+			cb.MaxRequests = DefaultBreakerLimit
+		}
+		if cb.MaxRetries == 0 {
+			cb.MaxRetries = DefaultMaxRetries
+		}
+		if cl.RetryBudget == nil {
+			cl.RetryBudget = &RetryBudget{Percent: 20, MinConcurrency: 3}
+		}
+	}
+}
+
+func (r *Route) setDefaults() {
+	if r.Match.Prefix == "" && r.Match.Path == "" && r.Match.Regex == "" {
+		r.Match.Prefix = "/"
+	}
+	if r.Timeout == 0 && r.DirectResponse == nil && r.Redirect == nil {
+		r.Timeout = DefaultRouteTimeout
+	}
+	if rt := r.Retry; rt != nil {
+		if len(rt.On) == 0 {
+			rt.On = []string{"connect-failure", "reset"}
+		}
+		if rt.Backoff.Base == 0 {
+			rt.Backoff.Base = DefaultBackoffBase
+		}
+		if rt.Backoff.Max == 0 {
+			rt.Backoff.Max = rt.Backoff.Base * 10
+		}
+	}
+	if r.Redirect != nil && r.Redirect.Status == 0 {
+		r.Redirect.Status = 301
+	}
+}
+
+// Validate checks a config from any source (YAML, xDS, Envoy bootstrap)
+// after SetDefaults. Problems carry field paths; file and line are filled
+// in by Load when the config came from a file.
+func Validate(c *Config) Problems {
+	src := &Source{Config: c, pos: map[string]position{}}
+	return src.validate()
+}
+
+type checker struct {
+	src   *Source
+	probs Problems
+}
+
+func (k *checker) add(field, msg, hint string) {
+	p := Problem{Field: field, Msg: msg, Hint: hint}
+	if pos, ok := k.src.pos[field]; ok {
+		p.File, p.Line = pos.file, pos.line
+	} else {
+		// Point at the closest enclosing field that has a position.
+		for f := field; f != ""; {
+			i := strings.LastIndexAny(f, ".[")
+			if i <= 0 {
+				break
+			}
+			f = f[:i]
+			if pos, ok := k.src.pos[f]; ok {
+				p.File, p.Line = pos.file, pos.line
+				break
+			}
+		}
+	}
+	if p.File == "" && len(k.src.Files) > 0 {
+		p.File = k.src.Files[0]
+	}
+	k.probs = append(k.probs, p)
+}
+
+func key(name string, i int) string {
+	if name != "" {
+		return name
+	}
+	return strconv.Itoa(i)
+}
+
+func (s *Source) validate() Problems {
+	c := s.Config
+	c.SetDefaults()
+	k := &checker{src: s}
+	k.admin(c)
+	clusters := map[string]*Cluster{}
+	var clusterNames []string
+	for i := range c.Clusters {
+		cl := &c.Clusters[i]
+		path := fmt.Sprintf("clusters[%s]", key(cl.Name, i))
+		if cl.Name == "" {
+			k.add(path+".name", "a cluster needs a name", "routes refer to clusters by name")
+			continue
+		}
+		if _, dup := clusters[cl.Name]; dup {
+			k.add(path+".name", fmt.Sprintf("cluster %q is defined twice", cl.Name), "rename one, or merge their endpoints")
+			continue
+		}
+		clusters[cl.Name] = cl
+		clusterNames = append(clusterNames, cl.Name)
+		k.cluster(path, cl)
+	}
+	addrs := map[string]string{}
+	names := map[string]bool{}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		path := fmt.Sprintf("listeners[%s]", key(l.Name, i))
+		if l.Name == "" {
+			k.add(path+".name", "a listener needs a name", "names appear in metrics and logs")
+		} else if names[l.Name] {
+			k.add(path+".name", fmt.Sprintf("listener %q is defined twice", l.Name), "give each listener its own name")
+		}
+		names[l.Name] = true
+		if err := checkHostPort(l.Address); err != nil {
+			k.add(path+".address", err.Error(), "write it as host:port, e.g. 127.0.0.1:10000")
+		} else if other, dup := addrs[l.Address]; dup {
+			k.add(path+".address", fmt.Sprintf("address %s is already used by listener %q", l.Address, other), "pick another port, or put both route sets in one listener as virtual_hosts")
+		} else {
+			addrs[l.Address] = l.Name
+		}
+		if len(l.Routes) == 0 && len(l.VirtualHosts) == 0 {
+			k.add(path+".routes", "listener has no routes", "add routes, or virtual_hosts with routes")
+		}
+		filters := map[string]bool{}
+		for j, f := range l.Filters {
+			fp := fmt.Sprintf("%s.filters[%s]", path, key(f.Name, j))
+			if f.Name == "" {
+				k.add(fp+".name", "a filter needs a name", "routes refer to filters by name")
+			}
+			if f.Wasm == "" {
+				k.add(fp+".wasm", "a filter needs a wasm module path", "for example build/filters/jwt-auth.wasm")
+			}
+			filters[f.Name] = true
+		}
+		for j := range l.Routes {
+			k.route(fmt.Sprintf("%s.routes[%s]", path, key(l.Routes[j].Name, j)), &l.Routes[j], clusters, clusterNames, filters)
+		}
+		domains := map[string]string{}
+		for j := range l.VirtualHosts {
+			vh := &l.VirtualHosts[j]
+			vp := fmt.Sprintf("%s.virtual_hosts[%s]", path, key(vh.Name, j))
+			if len(vh.Domains) == 0 {
+				k.add(vp+".domains", "a virtual host needs domains", `use ["*"] to match any host`)
+			}
+			for _, d := range vh.Domains {
+				if other, dup := domains[d]; dup {
+					k.add(vp+".domains", fmt.Sprintf("domain %q is also in virtual host %q", d, other), "each domain may appear in one virtual host")
+				}
+				domains[d] = vh.Name
+			}
+			for r := range vh.Routes {
+				k.route(fmt.Sprintf("%s.routes[%s]", vp, key(vh.Routes[r].Name, r)), &vh.Routes[r], clusters, clusterNames, filters)
+			}
+		}
+	}
+	return k.probs
+}
+
+func (k *checker) admin(c *Config) {
+	host, _, err := net.SplitHostPort(c.Admin.Address)
+	if err != nil || checkHostPort(c.Admin.Address) != nil {
+		k.add("admin.address", fmt.Sprintf("%q is not host:port", c.Admin.Address), "the default is "+DefaultAdminAddress)
+		return
+	}
+	ip := net.ParseIP(host)
+	loop := host == "localhost" || (ip != nil && ip.IsLoopback())
+	if !loop && !c.Admin.AllowNonLoopback {
+		k.add("admin.address", fmt.Sprintf("admin API on non-loopback address %s", c.Admin.Address), "the admin API can reload and drain meshd: keep it on 127.0.0.1, or set admin.allow_non_loopback: true")
+	}
+}
+
+func checkHostPort(a string) error {
+	if a == "" {
+		return fmt.Errorf("address is missing")
+	}
+	_, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", a)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q has a bad port", a)
+	}
+	return nil
+}
+
+func (k *checker) cluster(path string, cl *Cluster) {
+	if !slices.Contains(LBPolicies, cl.LB) {
+		hint := "allowed: " + strings.Join(LBPolicies, ", ")
+		if s := Suggest(cl.LB, LBPolicies); s != "" {
+			hint = fmt.Sprintf("did you mean %q? allowed: %s", s, strings.Join(LBPolicies, ", "))
+		}
+		k.add(path+".lb", fmt.Sprintf("unknown load-balancing policy %q", cl.LB), hint)
+	}
+	if (cl.LB == "ring_hash" || cl.LB == "maglev") && (cl.Hash == nil || (cl.Hash.Header == "" && cl.Hash.Cookie == "" && !cl.Hash.SourceIP)) {
+		k.add(path+".lb", cl.LB+" needs a hash key", "add hash: {header: x-user-id} (or cookie: NAME, or source_ip: true)")
+	}
+	if len(cl.Endpoints) == 0 {
+		k.add(path+".endpoints", "cluster has no endpoints", "add endpoints: [{address: 127.0.0.1:8080}]")
+	}
+	seen := map[string]bool{}
+	for i, e := range cl.Endpoints {
+		ep := fmt.Sprintf("%s.endpoints[%d]", path, i)
+		if err := checkHostPort(e.Address); err != nil {
+			k.add(ep+".address", err.Error(), "write it as host:port")
+		}
+		if seen[e.Address] {
+			k.add(ep+".address", fmt.Sprintf("endpoint %s is listed twice", e.Address), "use weight to send it more traffic")
+		}
+		seen[e.Address] = true
+		if e.Weight < 0 || e.Weight > 1000 {
+			k.add(ep+".weight", fmt.Sprintf("weight %d is out of range", e.Weight), "use 1 to 1000")
+		}
+	}
+	if hc := cl.HealthCheck; hc != nil {
+		if !strings.HasPrefix(hc.Path, "/") {
+			k.add(path+".health_check.path", fmt.Sprintf("health check path %q must start with /", hc.Path), "for example /healthz")
+		}
+		if hc.Timeout > hc.Interval {
+			k.add(path+".health_check.timeout", "health check timeout is longer than its interval", "make the timeout shorter than the interval")
+		}
+	}
+	if od := cl.OutlierDetection; od != nil && (od.MaxEjectionPercent < 0 || od.MaxEjectionPercent > 100) {
+		k.add(path+".outlier_detection.max_ejection_percent", fmt.Sprintf("%d is not a percentage", od.MaxEjectionPercent), "use 0 to 100")
+	}
+	cb := cl.CircuitBreaker
+	for name, v := range map[string]int{"max_connections": cb.MaxConnections, "max_pending": cb.MaxPending, "max_requests": cb.MaxRequests, "max_retries": cb.MaxRetries} {
+		if v < 0 {
+			k.add(path+".circuit_breaker."+name, "must not be negative", "")
+		}
+	}
+	if rb := cl.RetryBudget; rb.Percent < 0 || rb.Percent > 100 {
+		k.add(path+".retry_budget.percent", fmt.Sprintf("%g is not a percentage", rb.Percent), "use 0 to 100")
+	}
+}
+
+var httpMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"}
+
+func (k *checker) route(path string, r *Route, clusters map[string]*Cluster, names []string, filters map[string]bool) {
+	m := r.Match
+	n := 0
+	for _, s := range []string{m.Prefix, m.Path, m.Regex} {
+		if s != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		k.add(path+".match", "match has more than one of prefix, path and regex", "keep one: path is exact, prefix matches the start, regex the whole path")
+	}
+	if m.Regex != "" {
+		if _, err := regexp.Compile(m.Regex); err != nil {
+			k.add(path+".match.regex", "regex does not compile: "+err.Error(), "the syntax is Go's RE2")
+		}
+	}
+	for _, p := range []string{m.Prefix, m.Path} {
+		if p != "" && !strings.HasPrefix(p, "/") {
+			k.add(path+".match", fmt.Sprintf("path %q must start with /", p), "")
+		}
+	}
+	for _, meth := range m.Methods {
+		if !slices.Contains(httpMethods, strings.ToUpper(meth)) {
+			k.add(path+".match.methods", fmt.Sprintf("unknown HTTP method %q", meth), "allowed: "+strings.Join(httpMethods, ", "))
+		}
+	}
+	actions := 0
+	if r.Cluster != "" {
+		actions++
+	}
+	if len(r.WeightedClusters) > 0 {
+		actions++
+	}
+	if r.DirectResponse != nil {
+		actions++
+	}
+	if r.Redirect != nil {
+		actions++
+	}
+	if actions != 1 {
+		k.add(path, "a route needs exactly one of cluster, weighted_clusters, direct_response and redirect", "")
+	}
+	var targets []*Cluster
+	checkCluster := func(field, name string) {
+		cl, ok := clusters[name]
+		if !ok {
+			hint := "define it under clusters"
+			if s := Suggest(name, names); s != "" {
+				hint = fmt.Sprintf("did you mean %q? or define it under clusters", s)
+			}
+			k.add(field, fmt.Sprintf("route points to cluster %q, which does not exist", name), hint)
+			return
+		}
+		targets = append(targets, cl)
+	}
+	if r.Cluster != "" {
+		checkCluster(path+".cluster", r.Cluster)
+	}
+	for i, wc := range r.WeightedClusters {
+		checkCluster(fmt.Sprintf("%s.weighted_clusters[%s]", path, key(wc.Name, i)), wc.Name)
+		if wc.Weight <= 0 {
+			k.add(fmt.Sprintf("%s.weighted_clusters[%s].weight", path, key(wc.Name, i)), "weight must be positive", "")
+		}
+	}
+	if dr := r.DirectResponse; dr != nil && (dr.Status < 100 || dr.Status > 599) {
+		k.add(path+".direct_response.status", fmt.Sprintf("%d is not an HTTP status", dr.Status), "use 100 to 599")
+	}
+	if rd := r.Redirect; rd != nil && !slices.Contains([]int{301, 302, 303, 307, 308}, rd.Status) {
+		k.add(path+".redirect.status", fmt.Sprintf("%d is not a redirect status", rd.Status), "use 301, 302, 303, 307 or 308")
+	}
+	if rt := r.Retry; rt != nil {
+		if rt.Attempts < 1 || rt.Attempts > 10 {
+			k.add(path+".retry.attempts", fmt.Sprintf("attempts %d is out of range", rt.Attempts), "attempts counts every try, the first included: use 1 to 10")
+		}
+		for _, on := range rt.On {
+			if !slices.Contains(RetryOn, on) {
+				hint := "allowed: " + strings.Join(RetryOn, ", ")
+				if s := Suggest(on, RetryOn); s != "" {
+					hint = fmt.Sprintf("did you mean %q? allowed: %s", s, strings.Join(RetryOn, ", "))
+				}
+				k.add(path+".retry.on", fmt.Sprintf("unknown retry condition %q", on), hint)
+			}
+		}
+		if slices.Contains(rt.On, "retriable-status-codes") && len(rt.RetriableStatusCodes) == 0 {
+			k.add(path+".retry.retriable_status_codes", "retriable-status-codes is set but no codes are listed", "add retriable_status_codes: [503]")
+		}
+		if rt.PerTryTimeout > 0 && r.Timeout > 0 && rt.PerTryTimeout > r.Timeout {
+			k.add(path+".retry.per_try_timeout", fmt.Sprintf("per-try timeout %s is longer than the route timeout %s", rt.PerTryTimeout.D(), r.Timeout.D()),
+				"the route timeout bounds every try; shorten per_try_timeout or lengthen timeout")
+		}
+		if rt.Backoff.Max < rt.Backoff.Base {
+			k.add(path+".retry.backoff.max", "backoff max is shorter than its base", "make max at least base")
+		}
+		for _, cl := range targets {
+			if rt.Attempts-1 > cl.CircuitBreaker.MaxRetries {
+				k.add(path+".retry.attempts", fmt.Sprintf("%d retries exceed cluster %q circuit_breaker.max_retries %d", rt.Attempts-1, cl.Name, cl.CircuitBreaker.MaxRetries),
+					fmt.Sprintf("lower attempts to %d, or raise max_retries", cl.CircuitBreaker.MaxRetries+1))
+			}
+		}
+	}
+	for i, f := range r.Filters {
+		if !filters[f.Name] {
+			k.add(fmt.Sprintf("%s.filters[%s]", path, key(f.Name, i)), fmt.Sprintf("route overrides filter %q, which the listener does not have", f.Name), "name a filter from the listener's filters")
+		}
+	}
+}
