@@ -118,10 +118,10 @@ type DirectResponse struct {
 
 // Redirect answers with a 3xx pointing elsewhere.
 type Redirect struct {
-	Status       int    `yaml:"status,omitempty" json:"status,omitempty"`
-	Scheme       string `yaml:"scheme,omitempty" json:"scheme,omitempty"`
-	Host         string `yaml:"host,omitempty" json:"host,omitempty"`
-	Path         string `yaml:"path,omitempty" json:"path,omitempty"`
+	Status        int    `yaml:"status,omitempty" json:"status,omitempty"`
+	Scheme        string `yaml:"scheme,omitempty" json:"scheme,omitempty"`
+	Host          string `yaml:"host,omitempty" json:"host,omitempty"`
+	Path          string `yaml:"path,omitempty" json:"path,omitempty"`
 	PrefixRewrite string `yaml:"prefix_rewrite,omitempty" json:"prefix_rewrite,omitempty"`
 }
 

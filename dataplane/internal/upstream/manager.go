@@ -1,0 +1,159 @@
+package upstream
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wasmesh/wasmesh/conf"
+	"github.com/wasmesh/wasmesh/dataplane/internal/lb"
+	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
+)
+
+// Manager owns every cluster's runtime and keeps it across reloads.
+type Manager struct {
+	mu       sync.Mutex
+	ctx      context.Context
+	stats    *stats.Stats
+	log      *slog.Logger
+	clusters map[string]*Cluster
+	hosts    map[hostKey]*Host
+	// Grace is how long a removed cluster keeps its pools for requests
+	// still in flight on an older snapshot.
+	Grace time.Duration
+}
+
+// NewManager makes an empty manager; ctx bounds its background work.
+func NewManager(ctx context.Context, s *stats.Stats, log *slog.Logger) *Manager {
+	return &Manager{ctx: ctx, stats: s, log: log, clusters: map[string]*Cluster{}, hosts: map[hostKey]*Host{}, Grace: 30 * time.Second}
+}
+
+// Build prepares the clusters for defs without touching the ones in use:
+// unchanged definitions give back the running cluster, changed ones a new
+// cluster that reuses the hosts (pools and health) whose settings match.
+// Commit makes the result current; a reload that fails after Build simply
+// never commits.
+func (m *Manager) Build(defs []conf.Cluster) (map[string]*Cluster, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]*Cluster, len(defs))
+	for _, def := range defs {
+		k := defKey(def)
+		if old, ok := m.clusters[def.Name]; ok && old.key == k {
+			out[def.Name] = old
+			continue
+		}
+		c := &Cluster{Name: def.Name, Def: def, key: k, M: newMetrics(m.stats, def.Name), log: m.log}
+		lbHosts := make([]lb.Host, 0, len(def.Endpoints))
+		perHost := def.CircuitBreaker.MaxConnections
+		if len(def.Endpoints) > 0 {
+			perHost = max(1, def.CircuitBreaker.MaxConnections/len(def.Endpoints))
+		}
+		if def.MaxConnsPerEndpoint > 0 {
+			perHost = def.MaxConnsPerEndpoint
+		}
+		for _, ep := range def.Endpoints {
+			hk := hostKey{cluster: def.Name, addr: ep.Address, weight: ep.Weight, connectTimeout: def.ConnectTimeout.D(), maxConns: perHost}
+			h, ok := m.hosts[hk]
+			if !ok {
+				h = newHost(hk, "config")
+			}
+			c.Hosts = append(c.Hosts, h)
+			lbHosts = append(lbHosts, h)
+		}
+		p, err := lb.New(def.LB, lbHosts)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", def.Name, err)
+		}
+		c.picker = p
+		out[def.Name] = c
+	}
+	return out, nil
+}
+
+// Commit makes built the current cluster set: new clusters start their
+// health checks, replaced and removed ones stop after the grace period.
+func (m *Manager) Commit(built map[string]*Cluster) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var retired []*Cluster
+	for name, old := range m.clusters {
+		if nc, ok := built[name]; !ok || nc != old {
+			retired = append(retired, old)
+		}
+	}
+	hosts := map[hostKey]*Host{}
+	for name, c := range built {
+		if old, ok := m.clusters[name]; !ok || old != c {
+			c.start(m.ctx)
+		}
+		for i, h := range c.Hosts {
+			ep := c.Def.Endpoints[i]
+			hosts[hostKey{cluster: name, addr: h.Addr, weight: ep.Weight, connectTimeout: c.Def.ConnectTimeout.D(), maxConns: h.Client.MaxConns}] = h
+		}
+	}
+	m.clusters = built
+	m.hosts = hosts
+	for _, c := range retired {
+		c := c
+		c.stop()
+		go func() {
+			select {
+			case <-time.After(m.Grace):
+			case <-m.ctx.Done():
+			}
+			for _, h := range c.Hosts {
+				if !m.inUse(h) {
+					h.Client.CloseIdleConnections()
+				}
+			}
+		}()
+	}
+}
+
+func (m *Manager) inUse(h *Host) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.clusters {
+		for _, o := range c.Hosts {
+			if o == h {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Get returns the current cluster by name.
+func (m *Manager) Get(name string) *Cluster {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.clusters[name]
+}
+
+// All returns the current clusters.
+func (m *Manager) All() []*Cluster {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*Cluster, 0, len(m.clusters))
+	for _, c := range m.clusters {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Close stops every cluster's background work.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	cs := m.clusters
+	m.clusters = map[string]*Cluster{}
+	m.mu.Unlock()
+	for _, c := range cs {
+		c.stop()
+		for _, h := range c.Hosts {
+			h.Client.CloseIdleConnections()
+		}
+	}
+}

@@ -1,0 +1,457 @@
+package dataplane
+
+import (
+	"net"
+	"net/netip"
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/wasmesh/wasmesh/dataplane/internal/lb"
+	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
+	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
+)
+
+var (
+	hdrRequestID = []byte("x-request-id")
+	hdrXFF       = []byte("X-Forwarded-For")
+	hdrXFP       = []byte("X-Forwarded-Proto")
+	hdrOverflow  = "x-meshd-overflow"
+	hdrAttempts  = "x-meshd-attempt-count"
+	hopHeaders   = []string{"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Upgrade"}
+)
+
+// handle is the whole request path: route, filters, upstream, log.
+func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
+	ls := l.snap.Load()
+	start := time.Now()
+	ls.requests.Inc()
+
+	reqID := ctx.Request.Header.PeekBytes(hdrRequestID)
+	if len(reqID) == 0 {
+		var buf [36]byte
+		reqID = newRequestID(buf[:0])
+		ctx.Request.Header.SetBytesKV(hdrRequestID, reqID)
+		reqID = ctx.Request.Header.PeekBytes(hdrRequestID)
+	}
+
+	rt := ls.match(ctx)
+	if rt == nil {
+		localReply(ctx, fasthttp.StatusNotFound, "no route matched\n")
+		s.logAccess(ls, nil, ctx, start, reqID, nil, 0)
+		return
+	}
+	var streams []filterStream
+	var info streamInfo
+	if rt.chain != nil {
+		info = streamInfo{requestID: reqID, listener: ls.name, route: rt.name}
+		if len(rt.clusters) == 1 {
+			info.cluster = rt.clusters[0].Name
+		}
+		for _, f := range rt.chain.filters {
+			fs := f.NewStream(ctx, &info)
+			streams = append(streams, fs)
+			if !fs.OnRequest(ctx) {
+				goto respond
+			}
+		}
+	}
+	switch {
+	case rt.directStatus != 0:
+		ctx.Response.SetStatusCode(rt.directStatus)
+		ctx.Response.SetBodyRaw(rt.directBody)
+		ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+	case rt.redirect != nil:
+		s.redirect(ctx, rt)
+	default:
+		host, attempts := s.forward(ctx, rt, start)
+		for i := len(streams) - 1; i >= 0; i-- {
+			streams[i].OnResponse(ctx)
+		}
+		for _, f := range streams {
+			f.Done(ctx)
+		}
+		s.finish(ls, rt, ctx, start, reqID, host, attempts)
+		return
+	}
+respond:
+	for i := len(streams) - 1; i >= 0; i-- {
+		streams[i].OnResponse(ctx)
+	}
+	for _, f := range streams {
+		f.Done(ctx)
+	}
+	s.finish(ls, rt, ctx, start, reqID, nil, 0)
+}
+
+func (s *Server) finish(ls *listenerSnap, rt *routeSnap, ctx *fasthttp.RequestCtx, start time.Time, reqID []byte, host *upstream.Host, attempts int) {
+	for _, h := range rt.respRemove {
+		ctx.Response.Header.DelBytes(h)
+	}
+	for _, h := range rt.respAdd {
+		ctx.Response.Header.SetBytesKV(h.key, h.val)
+	}
+	rt.counters[stats.Class(ctx.Response.StatusCode())].Inc()
+	rt.duration.Observe(time.Since(start).Seconds())
+	s.logAccess(ls, rt, ctx, start, reqID, host, attempts)
+}
+
+func (ls *listenerSnap) match(ctx *fasthttp.RequestCtx) *routeSnap {
+	vi := ls.hosts.Select(ctx.Request.Header.Host())
+	if vi < 0 {
+		return nil
+	}
+	path := ctx.URI().Path()
+	for _, r := range ls.vhosts[vi].routes {
+		if r.m.Match(&ctx.Request, path) {
+			return r
+		}
+	}
+	return nil
+}
+
+func (rt *routeSnap) pickCluster() *upstream.Cluster {
+	if len(rt.clusters) == 1 {
+		return rt.clusters[0]
+	}
+	r := rand.IntN(rt.total)
+	for i, w := range rt.weights {
+		r -= w
+		if r < 0 {
+			return rt.clusters[i]
+		}
+	}
+	return rt.clusters[len(rt.clusters)-1]
+}
+
+func requestHash(ctx *fasthttp.RequestCtx, c *upstream.Cluster) uint64 {
+	hk := c.Def.Hash
+	if hk == nil {
+		return 0
+	}
+	switch {
+	case hk.Header != "":
+		return lb.Hash64(ctx.Request.Header.Peek(hk.Header))
+	case hk.Cookie != "":
+		return lb.Hash64(ctx.Request.Header.Cookie(hk.Cookie))
+	default:
+		ip := ctx.RemoteIP()
+		return lb.Hash64(ip)
+	}
+}
+
+// forward sends the request upstream under the route's policy and leaves
+// the answer (upstream's or a local one) in ctx.Response.
+func (s *Server) forward(ctx *fasthttp.RequestCtx, rt *routeSnap, start time.Time) (*upstream.Host, int) {
+	cl := rt.pickCluster()
+	if ok, reason := cl.Admit(); !ok {
+		overflow(ctx, reason)
+		return nil, 0
+	}
+	defer cl.Done()
+
+	var deadline time.Time
+	if rt.timeout > 0 {
+		deadline = start.Add(rt.timeout)
+	}
+	downClose := ctx.Request.Header.ConnectionClose()
+	s.prepare(ctx, rt)
+	hash := requestHash(ctx, cl)
+	streamed := ctx.Request.IsBodyStream()
+
+	var (
+		h, prev  *upstream.Host
+		err      error
+		attempt  int
+		inRetry  bool
+		maxTries = 1
+	)
+	if rt.retry != nil {
+		maxTries = rt.retry.attempts
+	}
+	defer func() {
+		if inRetry {
+			cl.RetryDone()
+		}
+	}()
+	for attempt = 1; ; attempt++ {
+		h = cl.Pick(hash, prev)
+		if h == nil {
+			localReply(ctx, fasthttp.StatusServiceUnavailable, "no healthy upstream\n")
+			return nil, attempt
+		}
+		tryDeadline := deadline
+		now := time.Now()
+		per := rt.perTry
+		if per == 0 {
+			per = rt.idle
+		}
+		if per > 0 && (tryDeadline.IsZero() || now.Add(per).Before(tryDeadline)) {
+			tryDeadline = now.Add(per)
+		}
+		ok, reason, waiting := cl.AdmitTry(h)
+		if !ok {
+			overflow(ctx, reason)
+			return h, attempt
+		}
+		if attempt > 1 {
+			ctx.Request.Header.Set(hdrAttempts, itoa(attempt))
+		}
+		ctx.Response.Reset()
+		h.Begin()
+		t0 := time.Now()
+		if tryDeadline.IsZero() {
+			err = h.Client.Do(&ctx.Request, &ctx.Response)
+		} else {
+			err = h.Client.DoDeadline(&ctx.Request, &ctx.Response, tryDeadline)
+		}
+		h.End()
+		cl.TryDone(waiting)
+		cl.M.Duration.Observe(time.Since(t0).Seconds())
+
+		status := ctx.Response.StatusCode()
+		outcome := upstream.OutcomeOK
+		connectFail := false
+		switch {
+		case err != nil:
+			outcome = upstream.OutcomeGatewayError
+			cl.M.Requests[5].Inc()
+			switch {
+			case upstream.IsConnectFailure(err):
+				connectFail = true
+				cl.M.ErrConnect.Inc()
+			case errors.Is(err, fasthttp.ErrTimeout):
+				if tryDeadline.Equal(deadline) {
+					cl.M.TimeoutTotal.Inc()
+				} else {
+					cl.M.TimeoutTry.Inc()
+				}
+			case errors.Is(err, fasthttp.ErrNoFreeConns):
+				cl.M.Overflow[upstream.OverflowConnections].Inc()
+			default:
+				cl.M.ErrReset.Inc()
+			}
+		case status >= 500:
+			outcome = upstream.Outcome5xx
+			if status == 502 || status == 503 || status == 504 {
+				outcome = upstream.OutcomeGatewayError
+			}
+			cl.M.Requests[5].Inc()
+		default:
+			cl.M.Requests[stats.Class(status)].Inc()
+		}
+		cl.Record(h, outcome)
+
+		if attempt >= maxTries || !s.shouldRetry(rt.retry, err, status, connectFail) {
+			break
+		}
+		// A streamed body went out with the first try: it cannot be sent
+		// again. A connect failure sent nothing, so it can.
+		if streamed && !connectFail {
+			break
+		}
+		if inRetry {
+			cl.RetryDone()
+			inRetry = false
+		}
+		if ok, _ := cl.AdmitRetry(); !ok {
+			break
+		}
+		inRetry = true
+		if !sleepBackoff(rt.retry, attempt, deadline) {
+			break
+		}
+		prev = h
+	}
+
+	if err != nil {
+		ctx.Response.Reset()
+		switch {
+		case errors.Is(err, fasthttp.ErrTimeout):
+			localReply(ctx, fasthttp.StatusGatewayTimeout, "upstream request timeout\n")
+		case errors.Is(err, fasthttp.ErrNoFreeConns):
+			overflow(ctx, upstream.OverflowConnections)
+		case upstream.IsConnectFailure(err):
+			localReply(ctx, fasthttp.StatusServiceUnavailable, "upstream connect error or disconnect/reset before headers. reset reason: connection failure\n")
+		default:
+			localReply(ctx, fasthttp.StatusServiceUnavailable, "upstream connect error or disconnect/reset before headers. reset reason: connection termination\n")
+		}
+	} else {
+		// The upstream's keep-alive choice is not the client's.
+		ctx.Response.Header.ResetConnectionClose()
+	}
+	if downClose {
+		ctx.SetConnectionClose()
+	}
+	return h, attempt
+}
+
+func (s *Server) shouldRetry(p *retryPolicy, err error, status int, connectFail bool) bool {
+	if p == nil {
+		return false
+	}
+	if err != nil {
+		if connectFail {
+			return p.onConnect
+		}
+		if errors.Is(err, fasthttp.ErrTimeout) {
+			return p.on5xx || p.onGW
+		}
+		return p.onReset
+	}
+	return p.retriableStatus(status)
+}
+
+// sleepBackoff waits base·2^(n-1) with full jitter, capped at max, and
+// reports false when the route's deadline would pass first.
+func sleepBackoff(p *retryPolicy, attempt int, deadline time.Time) bool {
+	d := p.base << (attempt - 1)
+	if d > p.max || d <= 0 {
+		d = p.max
+	}
+	if d > 0 {
+		d = time.Duration(rand.Int64N(int64(d) + 1))
+	}
+	if !deadline.IsZero() && time.Now().Add(d).After(deadline) {
+		return false
+	}
+	if d > 0 {
+		t := time.NewTimer(d)
+		<-t.C
+	}
+	return true
+}
+
+// prepare turns the downstream request into the upstream one, in place.
+func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *routeSnap) {
+	req := &ctx.Request
+	req.Header.ResetConnectionClose()
+	for _, h := range hopHeaders {
+		req.Header.Del(h)
+	}
+	if rt.hasRewrite {
+		var buf [256]byte
+		p := rt.m.Rewrite(buf[:0], req.URI().Path(), rt.prefixRewrite)
+		req.URI().SetPathBytes(p)
+	}
+	if rt.hostRewrite != nil {
+		req.Header.SetHostBytes(rt.hostRewrite)
+	}
+	var buf [128]byte
+	v := buf[:0]
+	if prior := req.Header.PeekBytes(hdrXFF); len(prior) > 0 {
+		v = append(append(v, prior...), ", "...)
+	}
+	v = appendIP(v, ctx.RemoteIP())
+	req.Header.SetBytesKV(hdrXFF, v)
+	if ctx.IsTLS() {
+		req.Header.SetBytesKV(hdrXFP, []byte("https"))
+	} else {
+		req.Header.SetBytesKV(hdrXFP, []byte("http"))
+	}
+	for _, h := range rt.reqRemove {
+		req.Header.DelBytes(h)
+	}
+	for _, h := range rt.reqAdd {
+		req.Header.SetBytesKV(h.key, h.val)
+	}
+}
+
+func (s *Server) redirect(ctx *fasthttp.RequestCtx, rt *routeSnap) {
+	rd := rt.redirect
+	u := fasthttp.AcquireURI()
+	defer fasthttp.ReleaseURI(u)
+	ctx.URI().CopyTo(u)
+	if rd.Scheme != "" {
+		u.SetScheme(rd.Scheme)
+	} else if ctx.IsTLS() {
+		u.SetScheme("https")
+	}
+	if rd.Host != "" {
+		u.SetHost(rd.Host)
+	}
+	switch {
+	case rd.Path != "":
+		u.SetPath(rd.Path)
+	case rd.PrefixRewrite != "":
+		u.SetPathBytes(rt.m.Rewrite(nil, ctx.URI().Path(), rd.PrefixRewrite))
+	}
+	ctx.Response.Header.SetBytesV("Location", u.FullURI())
+	ctx.Response.SetStatusCode(rd.Status)
+}
+
+func localReply(ctx *fasthttp.RequestCtx, status int, body string) {
+	ctx.Response.SetStatusCode(status)
+	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
+	ctx.Response.SetBodyString(body)
+}
+
+func overflow(ctx *fasthttp.RequestCtx, reason string) {
+	ctx.Response.Reset()
+	localReply(ctx, fasthttp.StatusServiceUnavailable, "upstream overflow: circuit breaker "+reason+"\n")
+	ctx.Response.Header.Set(hdrOverflow, reason)
+}
+
+func (s *Server) logAccess(ls *listenerSnap, rt *routeSnap, ctx *fasthttp.RequestCtx, start time.Time, reqID []byte, h *upstream.Host, attempts int) {
+	if !ls.accessLog || s.accessLog == nil {
+		return
+	}
+	routeName, upstreamAddr := "", ""
+	if rt != nil {
+		routeName = rt.name
+	}
+	if h != nil {
+		upstreamAddr = h.Addr
+	}
+	s.accessLog.LogAttrs(context.Background(), slog.LevelInfo, "access",
+		slog.String("request_id", string(reqID)),
+		slog.String("listener", ls.name),
+		slog.String("route", routeName),
+		slog.String("method", string(ctx.Method())),
+		slog.String("path", string(ctx.Path())),
+		slog.Int("status", ctx.Response.StatusCode()),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.String("upstream", upstreamAddr),
+		slog.Int("attempts", attempts),
+		slog.String("remote", ctx.RemoteIP().String()),
+	)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// newRequestID appends a random UUIDv4 to dst without allocating.
+func newRequestID(dst []byte) []byte {
+	a, b := rand.Uint64(), rand.Uint64()
+	var raw [16]byte
+	for i := 0; i < 8; i++ {
+		raw[i] = byte(a >> (8 * i))
+		raw[8+i] = byte(b >> (8 * i))
+	}
+	raw[6] = raw[6]&0x0f | 0x40
+	raw[8] = raw[8]&0x3f | 0x80
+	for i, c := range raw {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hexDigits[c>>4], hexDigits[c&0xf])
+	}
+	return dst
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return string(rune('0'+n/10)) + string(rune('0'+n%10))
+}
+
+func appendIP(dst []byte, ip net.IP) []byte {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return dst
+	}
+	return a.Unmap().AppendTo(dst)
+}

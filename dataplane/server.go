@@ -1,0 +1,320 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+	"github.com/wasmesh/wasmesh/conf"
+	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
+	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
+)
+
+// Options configure a Server. The zero value is usable.
+type Options struct {
+	// Logger receives operational logs; defaults to slog.Default().
+	Logger *slog.Logger
+	// AccessLog receives one JSON line per request; nil disables it
+	// unless the config's logging.access_log turns it on (then stdout).
+	AccessLog *slog.Logger
+	// Level, when set, is changed by the admin API's /logging.
+	Level *slog.LevelVar
+	// Reload is called by SIGHUP, POST /reload and the file watcher to
+	// load the config again; nil means reload is not available.
+	Reload func() (*conf.Config, string, error)
+	// Filters builds Wasm filters; nil rejects configs that name any.
+	Filters FilterFactory
+}
+
+// Server is a running data plane.
+type Server struct {
+	opts  Options
+	log   *slog.Logger
+	stats *stats.Stats
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	mgr    *upstream.Manager
+
+	mu        sync.Mutex // serializes Apply and shutdown
+	snap      atomic.Pointer[snapshot]
+	listeners map[string]*listener
+	lastErr   atomic.Pointer[reloadError]
+	draining  atomic.Bool
+	started   time.Time
+
+	cfgAccessLog bool
+	accessLog    *slog.Logger
+	admin        *adminServer
+}
+
+type reloadError struct {
+	At  time.Time `json:"at"`
+	Err string    `json:"error"`
+}
+
+// New makes a server with no config yet; Apply gives it one.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		opts: opts, log: opts.Logger, stats: stats.New(),
+		ctx: ctx, cancel: cancel,
+		listeners: map[string]*listener{},
+		started:   time.Now(),
+		accessLog: opts.AccessLog,
+	}
+	s.mgr = upstream.NewManager(ctx, s.stats, s.log)
+	return s
+}
+
+// Registry exposes the metrics registry so other parts of meshd (brokers,
+// discovery, filters) can put their metrics on the same /metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.stats.Registry }
+
+// listener is one bound address and its fasthttp server.
+type listener struct {
+	name, addr string
+	ln         net.Listener
+	srv        *fasthttp.Server
+	snap       atomic.Pointer[listenerSnap]
+	done       chan struct{}
+	conns      prometheus.Gauge
+}
+
+// Apply builds cfg into a snapshot and swaps it in. cfg must have passed
+// conf.Validate. On error nothing changes: the old snapshot keeps serving.
+func (s *Server) Apply(cfg *conf.Config, version string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return errors.New("apply: server is draining")
+	}
+	if ps := conf.Validate(cfg); len(ps) > 0 {
+		return ps
+	}
+	s.cfgAccessLog = cfg.Logging.AccessLog == nil || *cfg.Logging.AccessLog
+	if s.cfgAccessLog && s.accessLog == nil {
+		s.accessLog = slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	}
+	if s.opts.Level != nil && cfg.Logging.Level != "" {
+		var lv slog.Level
+		if err := lv.UnmarshalText([]byte(cfg.Logging.Level)); err == nil {
+			s.opts.Level.Set(lv)
+		}
+	}
+	clusters, err := s.mgr.Build(cfg.Clusters)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	snap := &snapshot{version: version, cfg: cfg, loadedAt: time.Now(), listeners: map[string]*listenerSnap{}, clusters: clusters}
+	chains := &chainBuilder{factory: s.opts.Filters}
+	for i := range cfg.Listeners {
+		ls, err := s.compileListener(&cfg.Listeners[i], clusters, chains)
+		if err != nil {
+			return fmt.Errorf("apply: listener %s: %w", cfg.Listeners[i].Name, err)
+		}
+		snap.listeners[ls.name] = ls
+	}
+	// Bind new addresses before anything changes, so a port in use
+	// rejects the whole reload.
+	var fresh []*listener
+	for _, l := range cfg.Listeners {
+		if old, ok := s.listeners[l.Name]; ok && old.addr == l.Address {
+			continue
+		}
+		ln, err := s.bind(l)
+		if err != nil {
+			for _, f := range fresh {
+				f.ln.Close()
+			}
+			return fmt.Errorf("apply: listener %s: %w", l.Name, err)
+		}
+		fresh = append(fresh, ln)
+	}
+	// Commit: from here on nothing fails.
+	s.mgr.Commit(clusters)
+	var retired []*listener
+	for name, old := range s.listeners {
+		if l, ok := cfgListener(cfg, name); !ok || l.Address != old.addr {
+			retired = append(retired, old)
+			delete(s.listeners, name)
+		}
+	}
+	for _, f := range fresh {
+		s.listeners[f.name] = f
+	}
+	for name, l := range s.listeners {
+		l.snap.Store(snap.listeners[name])
+	}
+	for _, f := range fresh {
+		go s.serve(f)
+	}
+	for _, old := range retired {
+		go s.closeListener(old, cfg.DrainTimeout.D())
+	}
+	s.snap.Store(snap)
+	s.stats.ConfigInfo.Reset()
+	s.stats.ConfigInfo.WithLabelValues(version).Set(1)
+	return nil
+}
+
+func cfgListener(cfg *conf.Config, name string) (conf.Listener, bool) {
+	for _, l := range cfg.Listeners {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return conf.Listener{}, false
+}
+
+func (s *Server) bind(l conf.Listener) (*listener, error) {
+	nl, err := net.Listen("tcp", l.Address)
+	if err != nil {
+		return nil, err
+	}
+	ln := &listener{name: l.Name, addr: l.Address, ln: nl, done: make(chan struct{}), conns: s.stats.ListenerConns.WithLabelValues(l.Name)}
+	idle := l.IdleTimeout.D()
+	if idle == 0 {
+		idle = 5 * time.Minute
+	}
+	hdr := l.MaxRequestHeadersKB
+	if hdr == 0 {
+		hdr = 64
+	}
+	ln.srv = &fasthttp.Server{
+		Handler:                       func(ctx *fasthttp.RequestCtx) { s.handle(ln, ctx) },
+		Name:                          "meshd",
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		NoDefaultDate:                 true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePreParseMultipartForm:  true,
+		StreamRequestBody:             true,
+		MaxRequestBodySize:            maxBufferedBody,
+		ReadBufferSize:                hdr << 10,
+		WriteBufferSize:               16 << 10,
+		IdleTimeout:                   idle,
+		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{s.log},
+		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
+			switch st {
+			case fasthttp.StateNew:
+				ln.conns.Inc()
+			case fasthttp.StateClosed, fasthttp.StateHijacked:
+				ln.conns.Dec()
+			}
+		},
+	}
+	return ln, nil
+}
+
+// maxBufferedBody is the largest request body held in memory (so it can be
+// retried); larger bodies stream to the upstream and are never retried
+// once sent.
+const maxBufferedBody = 1 << 20
+
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
+
+func (s *Server) serve(l *listener) {
+	defer close(l.done)
+	s.log.Info("listener started", "listener", l.name, "address", l.addr)
+	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, net.ErrClosed) {
+		s.log.Error("listener stopped", "listener", l.name, "error", err)
+	}
+}
+
+func (s *Server) closeListener(l *listener, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := l.srv.ShutdownWithContext(ctx); err != nil {
+		s.log.Warn("listener drain cut short", "listener", l.name, "error", err)
+	}
+	s.log.Info("listener closed", "listener", l.name, "address", l.addr)
+}
+
+// Reload loads the config again through Options.Reload and applies it. A
+// config that fails is rejected, recorded for /config_dump and the
+// reload-failure metric, and the old snapshot keeps serving.
+func (s *Server) Reload() error {
+	if s.opts.Reload == nil {
+		return errors.New("reload: this server has no config source to reload from")
+	}
+	cfg, version, err := s.opts.Reload()
+	if err == nil {
+		err = s.Apply(cfg, version)
+	}
+	if err != nil {
+		s.lastErr.Store(&reloadError{At: time.Now(), Err: err.Error()})
+		s.stats.Reloads.WithLabelValues("failure").Inc()
+		s.stats.ReloadFailed.Set(1)
+		s.log.Error("config reload rejected; the previous config keeps serving", "error", err)
+		return err
+	}
+	s.lastErr.Store(nil)
+	s.stats.Reloads.WithLabelValues("success").Inc()
+	s.stats.ReloadFailed.Set(0)
+	s.log.Info("config reloaded", "version", version)
+	return nil
+}
+
+// Addr returns the bound address of a listener (useful with port 0).
+func (s *Server) Addr(listener string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.listeners[listener]; ok {
+		return l.ln.Addr().String()
+	}
+	return ""
+}
+
+// Shutdown drains: listeners stop accepting, requests in flight finish
+// (keep-alive connections are told to close), up to ctx's deadline; then
+// background work stops. It is what SIGTERM does.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.mu.Lock()
+	ls := make([]*listener, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		ls = append(ls, l)
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	var firstErr error
+	var emu sync.Mutex
+	for _, l := range ls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.srv.ShutdownWithContext(ctx); err != nil {
+				emu.Lock()
+				firstErr = errors.Join(firstErr, fmt.Errorf("listener %s: %w", l.name, err))
+				emu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if s.admin != nil {
+		s.admin.close()
+	}
+	s.mgr.Close()
+	s.cancel()
+	return firstErr
+}
+
+// Draining reports whether Shutdown has begun.
+func (s *Server) Draining() bool { return s.draining.Load() }
