@@ -16,6 +16,10 @@ type Config struct {
 	Logging   Logging    `yaml:"logging,omitempty" json:"logging,omitempty"`
 	// Drain bounds how long SIGTERM waits for requests in flight.
 	DrainTimeout Duration `yaml:"drain_timeout,omitempty" json:"drain_timeout,omitempty"`
+	// DrainGrace is how long a draining meshd keeps accepting, answering
+	// with Connection: close, so clients move away before the listener
+	// closes (Envoy's --drain-time-s).
+	DrainGrace Duration `yaml:"drain_grace,omitempty" json:"drain_grace,omitempty"`
 }
 
 // Admin configures the admin API (Envoy's 9901). It listens on loopback

@@ -23,6 +23,7 @@ const (
 	DefaultConnectTimeout = Duration(5 * time.Second)
 	DefaultRouteTimeout   = Duration(15 * time.Second)
 	DefaultDrainTimeout   = Duration(15 * time.Second)
+	DefaultDrainGrace     = Duration(2 * time.Second)
 	DefaultBackoffBase    = Duration(25 * time.Millisecond)
 	DefaultHCInterval     = Duration(5 * time.Second)
 	DefaultHCTimeout      = Duration(time.Second)
@@ -40,6 +41,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.DrainGrace == 0 {
+		c.DrainGrace = min(DefaultDrainGrace, c.DrainTimeout/2)
 	}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]

@@ -1,12 +1,12 @@
 package dataplane
 
 import (
-	"net"
-	"net/netip"
 	"context"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -29,6 +29,9 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 	ls := l.snap.Load()
 	start := time.Now()
 	ls.requests.Inc()
+	if s.draining.Load() {
+		defer ctx.SetConnectionClose()
+	}
 
 	reqID := ctx.Request.Header.PeekBytes(hdrRequestID)
 	if len(reqID) == 0 {

@@ -193,20 +193,19 @@ func (s *Server) bind(l conf.Listener) (*listener, error) {
 		hdr = 64
 	}
 	ln.srv = &fasthttp.Server{
-		Handler:                       func(ctx *fasthttp.RequestCtx) { s.handle(ln, ctx) },
-		Name:                          "meshd",
-		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		NoDefaultDate:                 true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePreParseMultipartForm:  true,
-		StreamRequestBody:             true,
-		MaxRequestBodySize:            maxBufferedBody,
-		ReadBufferSize:                hdr << 10,
-		WriteBufferSize:               16 << 10,
-		IdleTimeout:                   idle,
-		CloseOnShutdown:               true,
-		Logger:                        fasthttpLogger{s.log},
+		Handler:                      func(ctx *fasthttp.RequestCtx) { s.handle(ln, ctx) },
+		Name:                         "meshd",
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		NoDefaultDate:                true,
+		DisablePreParseMultipartForm: true,
+		StreamRequestBody:            true,
+		MaxRequestBodySize:           maxBufferedBody,
+		ReadBufferSize:               hdr << 10,
+		WriteBufferSize:              16 << 10,
+		IdleTimeout:                  idle,
+		CloseOnShutdown:              true,
+		Logger:                       fasthttpLogger{s.log},
 		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
 			switch st {
 			case fasthttp.StateNew:
@@ -282,11 +281,20 @@ func (s *Server) Addr(listener string) string {
 	return ""
 }
 
-// Shutdown drains: listeners stop accepting, requests in flight finish
-// (keep-alive connections are told to close), up to ctx's deadline; then
-// background work stops. It is what SIGTERM does.
+// Shutdown drains, as SIGTERM does: for the config's drain_grace meshd
+// keeps serving but closes each connection after its response, so clients
+// reconnect elsewhere; then listeners stop accepting and requests in
+// flight finish, up to ctx's deadline; then background work stops.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	if sn := s.snap.Load(); sn != nil && sn.cfg.DrainGrace > 0 {
+		t := time.NewTimer(sn.cfg.DrainGrace.D())
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
 	s.mu.Lock()
 	ls := make([]*listener, 0, len(s.listeners))
 	for _, l := range s.listeners {

@@ -67,16 +67,15 @@ func newHost(k hostKey, source string) *Host {
 			}
 			return c, nil
 		},
-		MaxConns:                      k.maxConns,
-		MaxConnWaitTimeout:            ct,
-		MaxIdleConnDuration:           60 * time.Second,
-		MaxIdemponentCallAttempts:     2,
-		ReadBufferSize:                16 << 10,
-		WriteBufferSize:               16 << 10,
-		MaxResponseBodySize:           256 << 20,
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
+		MaxConns:                  k.maxConns,
+		MaxConnWaitTimeout:        ct,
+		MaxIdleConnDuration:       60 * time.Second,
+		MaxIdemponentCallAttempts: 2,
+		ReadBufferSize:            16 << 10,
+		WriteBufferSize:           16 << 10,
+		MaxResponseBodySize:       256 << 20,
+		NoDefaultUserAgentHeader:  true,
+		DisablePathNormalizing:    true,
 		// Only a reused keep-alive connection that the upstream had closed
 		// is retried here; every other retry is the route's policy.
 		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
