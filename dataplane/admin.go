@@ -117,10 +117,11 @@ func (s *Server) adminServerInfo(w http.ResponseWriter, _ *http.Request) {
 
 // ConfigDump is the JSON of /config_dump.
 type ConfigDump struct {
-	Version         string       `json:"version"`
-	LoadedAt        time.Time    `json:"loaded_at"`
-	Config          any          `json:"config"`
-	LastReloadError *reloadError `json:"last_reload_error,omitempty"`
+	Version         string         `json:"version"`
+	LoadedAt        time.Time      `json:"loaded_at"`
+	Config          any            `json:"config"`
+	LastReloadError *reloadError   `json:"last_reload_error,omitempty"`
+	Sources         map[string]any `json:"sources,omitempty"`
 }
 
 func (s *Server) adminConfigDump(w http.ResponseWriter, _ *http.Request) {
@@ -129,7 +130,7 @@ func (s *Server) adminConfigDump(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "no config applied yet", http.StatusServiceUnavailable)
 		return
 	}
-	writeJSON(w, http.StatusOK, ConfigDump{Version: sn.version, LoadedAt: sn.loadedAt, Config: sn.cfg, LastReloadError: s.lastErr.Load()})
+	writeJSON(w, http.StatusOK, ConfigDump{Version: sn.version, LoadedAt: sn.loadedAt, Config: sn.cfg, LastReloadError: s.lastErr.Load(), Sources: s.statuses()})
 }
 
 // ClusterStatus is one cluster in /clusters.

@@ -35,10 +35,7 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 
 	reqID := ctx.Request.Header.PeekBytes(hdrRequestID)
 	if len(reqID) == 0 {
-		var buf [36]byte
-		reqID = newRequestID(buf[:0])
-		ctx.Request.Header.SetBytesKV(hdrRequestID, reqID)
-		reqID = ctx.Request.Header.PeekBytes(hdrRequestID)
+		reqID = setRequestID(&ctx.Request.Header)
 	}
 
 	rt := ls.match(ctx)
@@ -48,14 +45,13 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 		return
 	}
 	var streams []filterStream
-	var info streamInfo
 	if rt.chain != nil {
-		info = streamInfo{requestID: reqID, listener: ls.name, route: rt.name}
+		info := &streamInfo{requestID: reqID, listener: ls.name, route: rt.name}
 		if len(rt.clusters) == 1 {
 			info.cluster = rt.clusters[0].Name
 		}
 		for _, f := range rt.chain.filters {
-			fs := f.NewStream(ctx, &info)
+			fs := f.NewStream(ctx, info)
 			streams = append(streams, fs)
 			if !fs.OnRequest(ctx) {
 				goto respond
@@ -421,6 +417,13 @@ func (s *Server) logAccess(ls *listenerSnap, rt *routeSnap, ctx *fasthttp.Reques
 		slog.Int("attempts", attempts),
 		slog.String("remote", ctx.RemoteIP().String()),
 	)
+}
+
+// setRequestID gives the request a new x-request-id and returns it.
+func setRequestID(h *fasthttp.RequestHeader) []byte {
+	var buf [36]byte
+	h.SetBytesKV(hdrRequestID, newRequestID(buf[:0]))
+	return h.PeekBytes(hdrRequestID)
 }
 
 const hexDigits = "0123456789abcdef"

@@ -51,6 +51,9 @@ type Server struct {
 	draining  atomic.Bool
 	started   time.Time
 
+	sourcesMu sync.Mutex
+	sources   map[string]func() any
+
 	cfgAccessLog bool
 	accessLog    *slog.Logger
 	admin        *adminServer
@@ -322,6 +325,31 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mgr.Close()
 	s.cancel()
 	return firstErr
+}
+
+// AddStatus puts fn's result under name in /config_dump's "sources", so a
+// config source (xDS, discovery, brokers) can show its own state — versions,
+// nonces, the last NACK — beside the config it feeds.
+func (s *Server) AddStatus(name string, fn func() any) {
+	s.sourcesMu.Lock()
+	defer s.sourcesMu.Unlock()
+	if s.sources == nil {
+		s.sources = map[string]func() any{}
+	}
+	s.sources[name] = fn
+}
+
+func (s *Server) statuses() map[string]any {
+	s.sourcesMu.Lock()
+	defer s.sourcesMu.Unlock()
+	if len(s.sources) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(s.sources))
+	for n, fn := range s.sources {
+		out[n] = fn()
+	}
+	return out
 }
 
 // Draining reports whether Shutdown has begun.
