@@ -58,7 +58,13 @@ func startBackend(t *testing.T, name string) *backend {
 	return b
 }
 
-func (b *backend) set(h http.HandlerFunc) { b.handler.Store(&h) }
+func (b *backend) set(h http.HandlerFunc) {
+	if h == nil {
+		b.handler.Store(nil)
+		return
+	}
+	b.handler.Store(&h)
+}
 
 func (b *backend) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)

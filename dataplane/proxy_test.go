@@ -462,3 +462,48 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+func TestStreamed100MBDownloadBoundedMemory(t *testing.T) {
+	a := startBackend(t, "a")
+	const size = 100 << 20
+	a.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		io.Copy(w, io.LimitReader(zeros{}, size))
+	})
+	_, url := startMeshd(t, listenerYAML(`      - {match: {prefix: /}, cluster: api, timeout: 60s}`, fmt.Sprintf(`
+  - {name: api, endpoints: %s}`, endpoints(a))))
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	resp, err := client.Get(url + "/download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peak uint64
+	n := int64(0)
+	buf := make([]byte, 1<<20)
+	for {
+		k, err := resp.Body.Read(buf)
+		n += int64(k)
+		if n%(8<<20) < int64(k) {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapInuse)
+		}
+		if err != nil {
+			break
+		}
+	}
+	resp.Body.Close()
+	if n != size {
+		t.Fatalf("read %d bytes, want %d", n, size)
+	}
+	if grew := int64(peak) - int64(before.HeapInuse); grew > 32<<20 {
+		t.Errorf("heap grew %d MB while streaming a 100 MB response; it was buffered", grew>>20)
+	}
+	// The connection went back to the pool: the next request works.
+	a.set(nil)
+	if code, _, _ := get(t, url+"/x"); code != 200 {
+		t.Errorf("after download: %d", code)
+	}
+}

@@ -320,6 +320,7 @@ func (c *Cluster) healthLoop(ctx context.Context, h *Host, hc *conf.HealthCheck)
 		req.Header.Set("User-Agent", "meshd-health-check")
 		err := h.Client.DoTimeout(req, resp, hc.Timeout.D())
 		ok := err == nil && resp.StatusCode() >= 200 && resp.StatusCode() < 300
+		resp.Reset() // closes a streamed body, returning the connection
 		if ok {
 			c.M.hcPass.Inc()
 			h.hcFails = 0

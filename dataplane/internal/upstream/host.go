@@ -73,9 +73,11 @@ func newHost(k hostKey, source string) *Host {
 		MaxIdemponentCallAttempts: 2,
 		ReadBufferSize:            16 << 10,
 		WriteBufferSize:           16 << 10,
-		MaxResponseBodySize:       256 << 20,
-		NoDefaultUserAgentHeader:  true,
-		DisablePathNormalizing:    true,
+		// Response bodies stream through as they arrive; the connection
+		// returns to the pool when the downstream write has finished.
+		StreamResponseBody:       true,
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true,
 		// Only a reused keep-alive connection that the upstream had closed
 		// is retried here; every other retry is the route's policy.
 		RetryIfErr: func(req *fasthttp.Request, attempts int, err error) (bool, bool) {
