@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"github.com/wasmesh/wasmesh/dataplane/internal/lb"
+	"github.com/wasmesh/wasmesh/dataplane/lb"
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
 )

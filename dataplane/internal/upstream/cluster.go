@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 	"github.com/wasmesh/wasmesh/conf"
-	"github.com/wasmesh/wasmesh/dataplane/internal/lb"
+	"github.com/wasmesh/wasmesh/dataplane/lb"
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 )
 

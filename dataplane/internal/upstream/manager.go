@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/wasmesh/wasmesh/conf"
-	"github.com/wasmesh/wasmesh/dataplane/internal/lb"
+	"github.com/wasmesh/wasmesh/dataplane/lb"
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 )
 
