@@ -48,6 +48,29 @@ type Listener struct {
 	IdleTimeout Duration `yaml:"idle_timeout,omitempty" json:"idle_timeout,omitempty"`
 	// MaxRequestHeadersKB bounds the request header size.
 	MaxRequestHeadersKB int `yaml:"max_request_headers_kb,omitempty" json:"max_request_headers_kb,omitempty"`
+	// Protocol is what the listener speaks: auto (HTTP/1.1 and HTTP/2,
+	// told apart by the h2 preface or by ALPN), http1 or http2.
+	Protocol string `yaml:"protocol,omitempty" json:"protocol,omitempty"`
+	// TLS terminates TLS (and mTLS when client_ca_file is set).
+	TLS *ListenerTLS `yaml:"tls,omitempty" json:"tls,omitempty"`
+}
+
+// ListenerTLS is a listener's certificate and, for mTLS, the CA that
+// client certificates must chain to. Files are re-read when they change.
+type ListenerTLS struct {
+	CertFile          string `yaml:"cert_file" json:"cert_file"`
+	KeyFile           string `yaml:"key_file" json:"key_file"`
+	ClientCAFile      string `yaml:"client_ca_file,omitempty" json:"client_ca_file,omitempty"`
+	RequireClientCert bool   `yaml:"require_client_cert,omitempty" json:"require_client_cert,omitempty"`
+}
+
+// UpstreamTLS is how meshd connects to a cluster over TLS: the CA that the
+// server certificate must chain to and, for mTLS, meshd's own certificate.
+type UpstreamTLS struct {
+	CAFile     string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
+	CertFile   string `yaml:"cert_file,omitempty" json:"cert_file,omitempty"`
+	KeyFile    string `yaml:"key_file,omitempty" json:"key_file,omitempty"`
+	ServerName string `yaml:"server_name,omitempty" json:"server_name,omitempty"`
 }
 
 // VirtualHost groups routes by the request's Host, as in Envoy. Domains may
@@ -157,6 +180,10 @@ type Cluster struct {
 	RetryBudget      *RetryBudget      `yaml:"retry_budget,omitempty" json:"retry_budget,omitempty"`
 	// MaxConnsPerEndpoint bounds each endpoint's connection pool.
 	MaxConnsPerEndpoint int `yaml:"max_conns_per_endpoint,omitempty" json:"max_conns_per_endpoint,omitempty"`
+	// Protocol is what the upstream speaks: http1 (default), http2, or grpc
+	// (HTTP/2, with gRPC health checks and gRPC-aware retries).
+	Protocol string       `yaml:"protocol,omitempty" json:"protocol,omitempty"`
+	TLS      *UpstreamTLS `yaml:"tls,omitempty" json:"tls,omitempty"`
 }
 
 // Endpoint is one upstream instance.
@@ -167,7 +194,11 @@ type Endpoint struct {
 
 // HealthCheck is an active HTTP health check of every endpoint.
 type HealthCheck struct {
-	Path               string   `yaml:"path" json:"path"`
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// GRPC checks with the gRPC health checking protocol instead of a GET.
+	GRPC bool `yaml:"grpc,omitempty" json:"grpc,omitempty"`
+	// Service is the service name asked of the gRPC health service.
+	Service            string   `yaml:"service,omitempty" json:"service,omitempty"`
 	Interval           Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
 	Timeout            Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	UnhealthyThreshold int      `yaml:"unhealthy_threshold,omitempty" json:"unhealthy_threshold,omitempty"`

@@ -14,7 +14,14 @@ import (
 var LBPolicies = []string{"round_robin", "weighted", "least_request", "random", "ring_hash", "maglev"}
 
 // RetryOn are the retry conditions a route may name (Envoy's retry_on).
-var RetryOn = []string{"5xx", "gateway-error", "reset", "connect-failure", "retriable-status-codes"}
+var RetryOn = []string{"5xx", "gateway-error", "reset", "connect-failure", "retriable-status-codes",
+	"cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"}
+
+// Protocols a listener may speak, and protocols an upstream may speak.
+var (
+	ListenerProtocols = []string{"auto", "http1", "http2"}
+	ClusterProtocols  = []string{"http1", "http2", "grpc"}
+)
 
 // Defaults used when a field is left out. They follow Envoy's where Envoy
 // has one that makes sense for a sidecar.
@@ -47,6 +54,9 @@ func (c *Config) SetDefaults() {
 	}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
+		if l.Protocol == "" {
+			l.Protocol = "auto"
+		}
 		for j := range l.Routes {
 			l.Routes[j].setDefaults()
 		}
@@ -60,6 +70,9 @@ func (c *Config) SetDefaults() {
 		cl := &c.Clusters[i]
 		if cl.LB == "" {
 			cl.LB = "round_robin"
+		}
+		if cl.Protocol == "" {
+			cl.Protocol = "http1"
 		}
 		if cl.ConnectTimeout == 0 {
 			cl.ConnectTimeout = DefaultConnectTimeout
@@ -223,6 +236,15 @@ func (s *Source) validate() Problems {
 		} else {
 			addrs[l.Address] = l.Name
 		}
+		k.oneOf(path+".protocol", "protocol", l.Protocol, ListenerProtocols)
+		if t := l.TLS; t != nil {
+			if t.CertFile == "" || t.KeyFile == "" {
+				k.add(path+".tls", "tls needs cert_file and key_file", "point them at a PEM certificate and its key")
+			}
+			if t.RequireClientCert && t.ClientCAFile == "" {
+				k.add(path+".tls.require_client_cert", "require_client_cert needs client_ca_file", "name the CA bundle that client certificates must chain to")
+			}
+		}
 		if len(l.Routes) == 0 && len(l.VirtualHosts) == 0 {
 			k.add(path+".routes", "listener has no routes", "add routes, or virtual_hosts with routes")
 		}
@@ -289,7 +311,22 @@ func checkHostPort(a string) error {
 	return nil
 }
 
+func (k *checker) oneOf(field, what, v string, allowed []string) {
+	if slices.Contains(allowed, v) {
+		return
+	}
+	hint := "allowed: " + strings.Join(allowed, ", ")
+	if s := Suggest(v, allowed); s != "" {
+		hint = fmt.Sprintf("did you mean %q? %s", s, hint)
+	}
+	k.add(field, fmt.Sprintf("unknown %s %q", what, v), hint)
+}
+
 func (k *checker) cluster(path string, cl *Cluster) {
+	k.oneOf(path+".protocol", "protocol", cl.Protocol, ClusterProtocols)
+	if t := cl.TLS; t != nil && (t.CertFile == "") != (t.KeyFile == "") {
+		k.add(path+".tls", "cert_file and key_file go together", "set both for mTLS to the upstream, or neither")
+	}
 	if !slices.Contains(LBPolicies, cl.LB) {
 		hint := "allowed: " + strings.Join(LBPolicies, ", ")
 		if s := Suggest(cl.LB, LBPolicies); s != "" {
@@ -318,7 +355,10 @@ func (k *checker) cluster(path string, cl *Cluster) {
 		}
 	}
 	if hc := cl.HealthCheck; hc != nil {
-		if !strings.HasPrefix(hc.Path, "/") {
+		if hc.GRPC && cl.Protocol != "grpc" && cl.Protocol != "http2" {
+			k.add(path+".health_check.grpc", "gRPC health checks need an HTTP/2 cluster", "set protocol: grpc on the cluster")
+		}
+		if !hc.GRPC && !strings.HasPrefix(hc.Path, "/") {
 			k.add(path+".health_check.path", fmt.Sprintf("health check path %q must start with /", hc.Path), "for example /healthz")
 		}
 		if hc.Timeout > hc.Interval {

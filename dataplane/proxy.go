@@ -10,18 +10,19 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"github.com/wasmesh/wasmesh/dataplane/lb"
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
+	"github.com/wasmesh/wasmesh/dataplane/lb"
 )
 
 var (
-	hdrRequestID = []byte("x-request-id")
-	hdrXFF       = []byte("X-Forwarded-For")
-	hdrXFP       = []byte("X-Forwarded-Proto")
-	hdrOverflow  = "x-meshd-overflow"
-	hdrAttempts  = "x-meshd-attempt-count"
-	hopHeaders   = []string{"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Upgrade"}
+	hdrRequestID  = []byte("x-request-id")
+	hdrXFF        = []byte("X-Forwarded-For")
+	hdrXFP        = []byte("X-Forwarded-Proto")
+	hdrOverflow   = "x-meshd-overflow"
+	hdrAttempts   = "x-meshd-attempt-count"
+	hdrGRPCStatus = []byte("grpc-status")
+	hopHeaders    = []string{"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Upgrade"}
 )
 
 // handle is the whole request path: route, filters, upstream, log.
@@ -151,177 +152,105 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, rt *routeSnap, start time.Tim
 		return nil, 0
 	}
 	defer cl.Done()
-
 	var deadline time.Time
 	if rt.timeout > 0 {
 		deadline = start.Add(rt.timeout)
 	}
 	downClose := ctx.Request.Header.ConnectionClose()
 	s.prepare(ctx, rt)
-	hash := requestHash(ctx, cl)
-	streamed := ctx.Request.IsBodyStream()
-
-	var (
-		h, prev  *upstream.Host
-		err      error
-		attempt  int
-		inRetry  bool
-		maxTries = 1
-	)
-	if rt.retry != nil {
-		maxTries = rt.retry.attempts
+	if cl.TLS != nil {
+		ctx.Request.URI().SetScheme("https")
 	}
-	defer func() {
-		if inRetry {
-			cl.RetryDone()
-		}
-	}()
-	for attempt = 1; ; attempt++ {
-		h = cl.Pick(hash, prev)
-		if h == nil {
-			localReply(ctx, fasthttp.StatusServiceUnavailable, "no healthy upstream\n")
-			return nil, attempt
-		}
-		tryDeadline := deadline
-		now := time.Now()
-		per := rt.perTry
-		if per == 0 {
-			per = rt.idle
-		}
-		if per > 0 && (tryDeadline.IsZero() || now.Add(per).Before(tryDeadline)) {
-			tryDeadline = now.Add(per)
-		}
-		ok, reason, waiting := cl.AdmitTry(h)
-		if !ok {
-			overflow(ctx, reason)
-			return h, attempt
-		}
-		if attempt > 1 {
-			ctx.Request.Header.Set(hdrAttempts, itoa(attempt))
-		}
-		ctx.Response.Reset()
-		h.Begin()
-		t0 := time.Now()
-		if tryDeadline.IsZero() {
-			err = h.Client.Do(&ctx.Request, &ctx.Response)
-		} else {
-			err = h.Client.DoDeadline(&ctx.Request, &ctx.Response, tryDeadline)
-		}
-		h.End()
-		cl.TryDone(waiting)
-		cl.M.Duration.Observe(time.Since(t0).Seconds())
-
-		status := ctx.Response.StatusCode()
-		outcome := upstream.OutcomeOK
-		connectFail := false
-		switch {
-		case err != nil:
-			outcome = upstream.OutcomeGatewayError
-			cl.M.Requests[5].Inc()
-			switch {
-			case upstream.IsConnectFailure(err):
-				connectFail = true
-				cl.M.ErrConnect.Inc()
-			case errors.Is(err, fasthttp.ErrTimeout):
-				if tryDeadline.Equal(deadline) {
-					cl.M.TimeoutTotal.Inc()
-				} else {
-					cl.M.TimeoutTry.Inc()
-				}
-			case errors.Is(err, fasthttp.ErrNoFreeConns):
-				cl.M.Overflow[upstream.OverflowConnections].Inc()
-			default:
-				cl.M.ErrReset.Inc()
-			}
-		case status >= 500:
-			outcome = upstream.Outcome5xx
-			if status == 502 || status == 503 || status == 504 {
-				outcome = upstream.OutcomeGatewayError
-			}
-			cl.M.Requests[5].Inc()
-		default:
-			cl.M.Requests[stats.Class(status)].Inc()
-		}
-		cl.Record(h, outcome)
-
-		if attempt >= maxTries || !s.shouldRetry(rt.retry, err, status, connectFail) {
-			break
-		}
-		// A streamed body went out with the first try: it cannot be sent
-		// again. A connect failure sent nothing, so it can.
-		if streamed && !connectFail {
-			break
-		}
-		if inRetry {
-			cl.RetryDone()
-			inRetry = false
-		}
-		if ok, _ := cl.AdmitRetry(); !ok {
-			break
-		}
-		inRetry = true
-		if !sleepBackoff(rt.retry, attempt, deadline) {
-			break
-		}
-		prev = h
-	}
-
-	if err != nil {
-		ctx.Response.Reset()
-		switch {
-		case errors.Is(err, fasthttp.ErrTimeout):
-			localReply(ctx, fasthttp.StatusGatewayTimeout, "upstream request timeout\n")
-		case errors.Is(err, fasthttp.ErrNoFreeConns):
-			overflow(ctx, upstream.OverflowConnections)
-		case upstream.IsConnectFailure(err):
-			localReply(ctx, fasthttp.StatusServiceUnavailable, "upstream connect error or disconnect/reset before headers. reset reason: connection failure\n")
-		default:
-			localReply(ctx, fasthttp.StatusServiceUnavailable, "upstream connect error or disconnect/reset before headers. reset reason: connection termination\n")
-		}
+	var c upstreamCall
+	if cl.HTTP2 {
+		c = &bridgeCall{ctx: ctx, cl: cl}
 	} else {
+		c = &h1Call{ctx: ctx, streamed: ctx.Request.IsBodyStream()}
+	}
+	r := s.call(rt, cl, c, requestHash(ctx, cl), deadline)
+	switch {
+	case r.refused == refusedNoHost:
+		ctx.Response.Reset()
+		localReply(ctx, fasthttp.StatusServiceUnavailable, "no healthy upstream\n")
+	case r.refused != "":
+		overflow(ctx, r.refused)
+	case r.err != nil:
+		ctx.Response.Reset()
+		if errors.Is(r.err, fasthttp.ErrNoFreeConns) {
+			overflow(ctx, upstream.OverflowConnections)
+		} else {
+			status, body := localError(r.err)
+			localReply(ctx, status, body)
+		}
+	default:
 		// The upstream's keep-alive choice is not the client's.
 		ctx.Response.Header.ResetConnectionClose()
 	}
 	if downClose {
 		ctx.SetConnectionClose()
 	}
-	return h, attempt
+	return r.host, r.attempts
 }
 
-func (s *Server) shouldRetry(p *retryPolicy, err error, status int, connectFail bool) bool {
-	if p == nil {
-		return false
+// localError is the local answer for a try that got no response.
+func localError(err error) (int, string) {
+	switch {
+	case isTimeout(err):
+		return fasthttp.StatusGatewayTimeout, "upstream request timeout\n"
+	case upstream.IsConnectFailure(err):
+		return fasthttp.StatusServiceUnavailable, "upstream connect error or disconnect/reset before headers. reset reason: connection failure\n"
+	}
+	return fasthttp.StatusServiceUnavailable, "upstream connect error or disconnect/reset before headers. reset reason: connection termination\n"
+}
+
+// h1Call sends the downstream fasthttp request itself to an HTTP/1.1
+// endpoint's pool and parses the answer into the downstream response.
+type h1Call struct {
+	ctx      *fasthttp.RequestCtx
+	streamed bool
+}
+
+func (c *h1Call) send(h *upstream.Host, deadline time.Time, perTry time.Duration, attempt int) (int, int, error) {
+	ctx := c.ctx
+	if attempt > 1 {
+		ctx.Request.Header.Set(hdrAttempts, itoa(attempt))
+	}
+	ctx.Response.Reset()
+	if perTry > 0 {
+		deadline = time.Now().Add(perTry)
+	}
+	var err error
+	if deadline.IsZero() {
+		err = h.Client.Do(&ctx.Request, &ctx.Response)
+	} else {
+		err = h.Client.DoDeadline(&ctx.Request, &ctx.Response, deadline)
 	}
 	if err != nil {
-		if connectFail {
-			return p.onConnect
+		if perTry == 0 && errors.Is(err, fasthttp.ErrTimeout) {
+			err = errTotalTimeout
 		}
-		if errors.Is(err, fasthttp.ErrTimeout) {
-			return p.on5xx || p.onGW
-		}
-		return p.onReset
+		return 0, -1, err
 	}
-	return p.retriableStatus(status)
+	g := -1
+	if v := ctx.Response.Header.PeekBytes(hdrGRPCStatus); len(v) > 0 {
+		g = atoiBytes(v)
+	}
+	return ctx.Response.StatusCode(), g, nil
 }
 
-// sleepBackoff waits base·2^(n-1) with full jitter, capped at max, and
-// reports false when the route's deadline would pass first.
-func sleepBackoff(p *retryPolicy, attempt int, deadline time.Time) bool {
-	d := p.base << (attempt - 1)
-	if d > p.max || d <= 0 {
-		d = p.max
+// canResend: a streamed body went out with the first try and cannot be
+// sent again; a connect failure sent nothing, so it can.
+func (c *h1Call) canResend(connectFail bool) bool { return !c.streamed || connectFail }
+
+func atoiBytes(b []byte) int {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int(c-'0')
 	}
-	if d > 0 {
-		d = time.Duration(rand.Int64N(int64(d) + 1))
-	}
-	if !deadline.IsZero() && time.Now().Add(d).After(deadline) {
-		return false
-	}
-	if d > 0 {
-		t := time.NewTimer(d)
-		<-t.C
-	}
-	return true
+	return n
 }
 
 // prepare turns the downstream request into the upstream one, in place.
@@ -461,3 +390,5 @@ func appendIP(dst []byte, ip net.IP) []byte {
 	}
 	return a.Unmap().AppendTo(dst)
 }
+
+func lbHash(s string) uint64 { return lb.Hash64([]byte(s)) }

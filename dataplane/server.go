@@ -2,10 +2,12 @@ package dataplane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -15,7 +17,9 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/wasmesh/wasmesh/conf"
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
+	"github.com/wasmesh/wasmesh/dataplane/internal/tlsutil"
 	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
+	"golang.org/x/net/http2"
 )
 
 // Options configure a Server. The zero value is usable.
@@ -85,14 +89,21 @@ func New(opts Options) *Server {
 // discovery, filters) can put their metrics on the same /metrics.
 func (s *Server) Registry() *prometheus.Registry { return s.stats.Registry }
 
-// listener is one bound address and its fasthttp server.
+// listener is one bound address: the raw listener, the fasthttp server for
+// HTTP/1.1 and the HTTP/2 server, fed by one accept loop.
 type listener struct {
-	name, addr string
-	ln         net.Listener
-	srv        *fasthttp.Server
-	snap       atomic.Pointer[listenerSnap]
-	done       chan struct{}
-	conns      prometheus.Gauge
+	name, addr  string
+	protocol    string
+	idle        time.Duration
+	ln          net.Listener
+	h1          *chanListener
+	srv         *fasthttp.Server
+	h2          *h2State
+	tls         *tls.Config
+	snap        atomic.Pointer[listenerSnap]
+	done        chan struct{}
+	conns       prometheus.Gauge
+	tlsFailures prometheus.Counter
 }
 
 // Apply builds cfg into a snapshot and swaps it in. cfg must have passed
@@ -182,15 +193,45 @@ func cfgListener(cfg *conf.Config, name string) (conf.Listener, bool) {
 }
 
 func (s *Server) bind(l conf.Listener) (*listener, error) {
-	nl, err := net.Listen("tcp", l.Address)
-	if err != nil {
-		return nil, err
-	}
-	ln := &listener{name: l.Name, addr: l.Address, ln: nl, done: make(chan struct{}), conns: s.stats.ListenerConns.WithLabelValues(l.Name)}
 	idle := l.IdleTimeout.D()
 	if idle == 0 {
 		idle = 5 * time.Minute
 	}
+	var tlsCfg *tls.Config
+	if l.TLS != nil {
+		alpn := []string{"h2", "http/1.1"}
+		switch l.Protocol {
+		case "http1":
+			alpn = []string{"http/1.1"}
+		case "http2":
+			alpn = []string{"h2"}
+		}
+		var err error
+		if tlsCfg, err = tlsutil.ServerConfig(l.TLS, alpn); err != nil {
+			return nil, err
+		}
+	}
+	nl, err := net.Listen("tcp", l.Address)
+	if err != nil {
+		return nil, err
+	}
+	ln := &listener{
+		name: l.Name, addr: l.Address, protocol: l.Protocol, idle: idle, ln: nl, tls: tlsCfg,
+		h1: newChanListener(nl.Addr()), done: make(chan struct{}),
+		conns:       s.stats.ListenerConns.WithLabelValues(l.Name),
+		tlsFailures: s.stats.TLSHandshakeErrors.WithLabelValues(l.Name),
+	}
+	base := &http.Server{
+		Handler:     http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handleHTTP(ln, w, r) }),
+		IdleTimeout: idle,
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	h2s := &http2.Server{IdleTimeout: idle, MaxConcurrentStreams: 1000}
+	if err := http2.ConfigureServer(base, h2s); err != nil {
+		nl.Close()
+		return nil, err
+	}
+	ln.h2 = &h2State{srv: h2s, base: base, conns: map[net.Conn]struct{}{}}
 	hdr := l.MaxRequestHeadersKB
 	if hdr == 0 {
 		hdr = 64
@@ -234,8 +275,9 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 
 func (s *Server) serve(l *listener) {
 	defer close(l.done)
-	s.log.Info("listener started", "listener", l.name, "address", l.addr)
-	if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, net.ErrClosed) {
+	s.log.Info("listener started", "listener", l.name, "address", l.addr, "protocol", l.protocol, "tls", l.tls != nil)
+	go s.acceptLoop(l)
+	if err := l.srv.Serve(l.h1); err != nil && !errors.Is(err, net.ErrClosed) {
 		s.log.Error("listener stopped", "listener", l.name, "error", err)
 	}
 }
@@ -243,10 +285,23 @@ func (s *Server) serve(l *listener) {
 func (s *Server) closeListener(l *listener, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := l.srv.ShutdownWithContext(ctx); err != nil {
+	if err := l.shutdown(ctx); err != nil {
 		s.log.Warn("listener drain cut short", "listener", l.name, "error", err)
 	}
 	s.log.Info("listener closed", "listener", l.name, "address", l.addr)
+}
+
+// shutdown stops accepting, then waits for HTTP/1.1 and HTTP/2 requests in
+// flight, up to ctx.
+func (l *listener) shutdown(ctx context.Context) error {
+	l.ln.Close()
+	var wg sync.WaitGroup
+	var e1, e2 error
+	wg.Add(2)
+	go func() { defer wg.Done(); e1 = l.srv.ShutdownWithContext(ctx) }()
+	go func() { defer wg.Done(); e2 = l.h2.shutdown(ctx) }()
+	wg.Wait()
+	return errors.Join(e1, e2)
 }
 
 // Reload loads the config again through Options.Reload and applies it. A
@@ -311,7 +366,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := l.srv.ShutdownWithContext(ctx); err != nil {
+			if err := l.shutdown(ctx); err != nil {
 				emu.Lock()
 				firstErr = errors.Join(firstErr, fmt.Errorf("listener %s: %w", l.name, err))
 				emu.Unlock()

@@ -74,6 +74,8 @@ type retryPolicy struct {
 	onConnect, onStatuses bool
 	statuses              []int
 	base, max             time.Duration
+	// grpc[code] is true for the gRPC status codes to retry on.
+	grpc [17]bool
 }
 
 func (p *retryPolicy) retriableStatus(code int) bool {
@@ -110,6 +112,16 @@ func compileRetry(r *conf.Retry) *retryPolicy {
 			p.onConnect = true
 		case "retriable-status-codes":
 			p.onStatuses = true
+		case "cancelled":
+			p.grpc[grpcCancelled] = true
+		case "deadline-exceeded":
+			p.grpc[grpcDeadlineExceeded] = true
+		case "internal":
+			p.grpc[grpcInternal] = true
+		case "resource-exhausted":
+			p.grpc[grpcResourceExhausted] = true
+		case "unavailable":
+			p.grpc[grpcUnavailable] = true
 		}
 	}
 	return p

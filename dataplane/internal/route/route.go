@@ -3,6 +3,8 @@ package route
 import (
 	"bytes"
 	"fmt"
+	"net/http"
+	"path"
 	"regexp"
 	"sort"
 	"strings"
@@ -13,6 +15,8 @@ import (
 
 type kv struct {
 	key, val []byte
+	// canon is key in net/http's canonical form, for HTTP/2 requests.
+	canon string
 }
 
 // Matcher is one compiled route match.
@@ -44,10 +48,10 @@ func NewMatcher(m conf.Match) (*Matcher, error) {
 		c.methods = append(c.methods, []byte(strings.ToUpper(meth)))
 	}
 	for _, k := range sortedKeys(m.Headers) {
-		c.headers = append(c.headers, kv{[]byte(k), []byte(m.Headers[k])})
+		c.headers = append(c.headers, kv{[]byte(k), []byte(m.Headers[k]), http.CanonicalHeaderKey(k)})
 	}
 	for _, k := range sortedKeys(m.Query) {
-		c.query = append(c.query, kv{[]byte(k), []byte(m.Query[k])})
+		c.query = append(c.query, kv{[]byte(k), []byte(m.Query[k]), k})
 	}
 	return c, nil
 }
@@ -107,6 +111,74 @@ func (c *Matcher) Match(req *fasthttp.Request, path []byte) bool {
 		}
 	}
 	return true
+}
+
+// MatchHTTP is Match for a net/http request (HTTP/2 and gRPC listeners).
+func (c *Matcher) MatchHTTP(r *http.Request, path string) bool {
+	switch {
+	case c.exact != nil:
+		if path != string(c.exact) {
+			return false
+		}
+	case c.re != nil:
+		if !c.re.MatchString(path) {
+			return false
+		}
+	default:
+		if !strings.HasPrefix(path, string(c.prefix)) {
+			return false
+		}
+	}
+	if len(c.methods) > 0 {
+		ok := false
+		for _, want := range c.methods {
+			if r.Method == string(want) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	for _, h := range c.headers {
+		vs, present := r.Header[h.canon]
+		if !present && len(h.val) == 0 {
+			return false
+		}
+		v := ""
+		if len(vs) > 0 {
+			v = vs[0]
+		}
+		if v != string(h.val) {
+			return false
+		}
+	}
+	if len(c.query) > 0 {
+		q := r.URL.Query()
+		for _, kv := range c.query {
+			if q.Get(kv.canon) != string(kv.val) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// CleanPath normalizes an HTTP/2 request path the way fasthttp does for
+// HTTP/1.1 (dot segments, double slashes), so both protocols match alike.
+func CleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if !strings.Contains(p, "/.") && !strings.Contains(p, "//") {
+		return p
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
 }
 
 // Rewrite replaces the matched prefix of path with repl (Envoy's

@@ -15,8 +15,9 @@ var latencyBuckets = []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05,
 type Stats struct {
 	Registry *prometheus.Registry
 
-	ListenerConns    *prometheus.GaugeVec
-	ListenerRequests *prometheus.CounterVec
+	ListenerConns      *prometheus.GaugeVec
+	ListenerRequests   *prometheus.CounterVec
+	TLSHandshakeErrors *prometheus.CounterVec
 
 	RouteRequests *prometheus.CounterVec
 	RouteDuration *prometheus.HistogramVec
@@ -60,6 +61,7 @@ func New() *Stats {
 	}
 	s.ListenerConns = gv("meshd_listener_active_connections", "Downstream connections open on a listener.", "listener")
 	s.ListenerRequests = cv("meshd_listener_requests_total", "Requests received by a listener, any outcome.", "listener")
+	s.TLSHandshakeErrors = cv("meshd_listener_tls_handshake_errors_total", "TLS handshakes that failed on a listener (bad or missing client certificate included).", "listener")
 	s.RouteRequests = cv("meshd_route_requests_total", "Requests answered per route, by status class.", "listener", "route", "code_class")
 	s.RouteDuration = hv("meshd_route_request_duration_seconds", "Total time from request received to response written, per route.", "listener", "route")
 	s.UpstreamRequests = cv("meshd_cluster_upstream_requests_total", "Upstream tries per cluster, by status class (reset and timeout included as 5xx).", "cluster", "code_class")

@@ -2,17 +2,18 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/valyala/fasthttp"
 	"github.com/wasmesh/wasmesh/conf"
-	"github.com/wasmesh/wasmesh/dataplane/lb"
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
+	"github.com/wasmesh/wasmesh/dataplane/lb"
 )
 
 // Overflow reasons, as written in the x-meshd-overflow response header and
@@ -33,6 +34,14 @@ type Cluster struct {
 
 	picker lb.Picker
 	key    string
+
+	// RT carries HTTP/2 downstream requests, and every request to an
+	// HTTP/2 (or gRPC) cluster.
+	RT http.RoundTripper
+	// HTTP2 is true when the upstreams speak HTTP/2.
+	HTTP2 bool
+	// TLS is set when meshd connects to the upstreams over TLS.
+	TLS *tls.Config
 
 	active  atomic.Int64
 	pending atomic.Int64
@@ -306,22 +315,17 @@ func (c *Cluster) refreshGauges() {
 
 func (c *Cluster) healthLoop(ctx context.Context, h *Host, hc *conf.HealthCheck) {
 	defer c.wg.Done()
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
+	chk, err := newChecker(c, h, hc)
+	if err != nil {
+		c.log.Error("health checker not started", "cluster", c.Name, "endpoint", h.Addr, "error", err)
+		return
+	}
+	defer chk.close()
 	t := time.NewTicker(hc.Interval.D())
 	defer t.Stop()
 	for {
-		req.Reset()
-		resp.Reset()
-		req.SetRequestURI(hc.Path)
-		req.Header.SetHost(h.Addr)
-		req.Header.Set("User-Agent", "meshd-health-check")
-		err := h.Client.DoTimeout(req, resp, hc.Timeout.D())
-		ok := err == nil && resp.StatusCode() >= 200 && resp.StatusCode() < 300
-		resp.Reset() // closes a streamed body, returning the connection
-		if ok {
+		err := chk.check(ctx, hc.Timeout.D())
+		if err == nil {
 			c.M.hcPass.Inc()
 			h.hcFails = 0
 			h.hcPasses++
@@ -329,17 +333,13 @@ func (c *Cluster) healthLoop(ctx context.Context, h *Host, hc *conf.HealthCheck)
 				h.unhealthy.Store(false)
 				c.log.Info("endpoint healthy", "cluster", c.Name, "endpoint", h.Addr)
 			}
-		} else {
+		} else if ctx.Err() == nil {
 			c.M.hcFail.Inc()
 			h.hcPasses = 0
 			h.hcFails++
 			if !h.unhealthy.Load() && h.hcFails >= hc.UnhealthyThreshold {
 				h.unhealthy.Store(true)
-				reason := "status"
-				if err != nil {
-					reason = err.Error()
-				}
-				c.log.Warn("endpoint unhealthy", "cluster", c.Name, "endpoint", h.Addr, "reason", reason)
+				c.log.Warn("endpoint unhealthy", "cluster", c.Name, "endpoint", h.Addr, "reason", err.Error())
 			}
 		}
 		select {

@@ -49,6 +49,7 @@ func IsConnectFailure(err error) bool {
 
 type hostKey struct {
 	cluster        string
+	tls            bool
 	addr           string
 	weight         int
 	connectTimeout time.Duration

@@ -2,14 +2,16 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/wasmesh/wasmesh/conf"
-	"github.com/wasmesh/wasmesh/dataplane/lb"
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
+	"github.com/wasmesh/wasmesh/dataplane/lb"
 )
 
 // Manager owns every cluster's runtime and keeps it across reloads.
@@ -20,6 +22,7 @@ type Manager struct {
 	log      *slog.Logger
 	clusters map[string]*Cluster
 	hosts    map[hostKey]*Host
+	rts      map[rtKey]rtEntry
 	// Grace is how long a removed cluster keeps its pools for requests
 	// still in flight on an older snapshot.
 	Grace time.Duration
@@ -27,7 +30,7 @@ type Manager struct {
 
 // NewManager makes an empty manager; ctx bounds its background work.
 func NewManager(ctx context.Context, s *stats.Stats, log *slog.Logger) *Manager {
-	return &Manager{ctx: ctx, stats: s, log: log, clusters: map[string]*Cluster{}, hosts: map[hostKey]*Host{}, Grace: 30 * time.Second}
+	return &Manager{ctx: ctx, stats: s, log: log, clusters: map[string]*Cluster{}, hosts: map[hostKey]*Host{}, rts: map[rtKey]rtEntry{}, Grace: 30 * time.Second}
 }
 
 // Build prepares the clusters for defs without touching the ones in use:
@@ -55,13 +58,32 @@ func (m *Manager) Build(defs []conf.Cluster) (map[string]*Cluster, error) {
 			perHost = def.MaxConnsPerEndpoint
 		}
 		for _, ep := range def.Endpoints {
-			hk := hostKey{cluster: def.Name, addr: ep.Address, weight: ep.Weight, connectTimeout: def.ConnectTimeout.D(), maxConns: perHost}
+			hk := hostKey{cluster: def.Name, tls: def.TLS != nil, addr: ep.Address, weight: ep.Weight, connectTimeout: def.ConnectTimeout.D(), maxConns: perHost}
 			h, ok := m.hosts[hk]
 			if !ok {
 				h = newHost(hk, "config")
 			}
 			c.Hosts = append(c.Hosts, h)
 			lbHosts = append(lbHosts, h)
+		}
+		rk := rtKey{cluster: def.Name, protocol: def.Protocol, connectTimeout: def.ConnectTimeout.D(), maxConns: perHost}
+		if def.TLS != nil {
+			rk.tls = fmt.Sprintf("%+v", *def.TLS)
+		}
+		e, ok := m.rts[rk]
+		if !ok {
+			rt, tlsCfg, err := newRoundTripper(def, perHost)
+			if err != nil {
+				return nil, err
+			}
+			e = rtEntry{rt, tlsCfg}
+			m.rts[rk] = e
+		}
+		c.RT, c.TLS, c.HTTP2 = e.rt, e.tls, IsHTTP2(def)
+		for _, h := range c.Hosts {
+			if c.TLS != nil && !h.Client.IsTLS {
+				h.Client.IsTLS, h.Client.TLSConfig = true, c.TLS
+			}
 		}
 		p, err := lb.New(def.LB, lbHosts)
 		if err != nil {
@@ -71,6 +93,11 @@ func (m *Manager) Build(defs []conf.Cluster) (map[string]*Cluster, error) {
 		out[def.Name] = c
 	}
 	return out, nil
+}
+
+type rtEntry struct {
+	rt  http.RoundTripper
+	tls *tls.Config
 }
 
 // Commit makes built the current cluster set: new clusters start their
@@ -91,7 +118,7 @@ func (m *Manager) Commit(built map[string]*Cluster) {
 		}
 		for i, h := range c.Hosts {
 			ep := c.Def.Endpoints[i]
-			hosts[hostKey{cluster: name, addr: h.Addr, weight: ep.Weight, connectTimeout: c.Def.ConnectTimeout.D(), maxConns: h.Client.MaxConns}] = h
+			hosts[hostKey{cluster: name, tls: c.TLS != nil, addr: h.Addr, weight: ep.Weight, connectTimeout: c.Def.ConnectTimeout.D(), maxConns: h.Client.MaxConns}] = h
 		}
 	}
 	m.clusters = built
