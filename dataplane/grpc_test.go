@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/interop"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 )
 
@@ -52,6 +53,7 @@ func startGRPC(t *testing.T, name string, opts ...grpc.ServerOption) *grpcBacken
 	testgrpc.RegisterTestServiceServer(b.srv, b)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(b.srv, hs)
+	reflection.Register(b.srv)
 	go b.srv.Serve(ln)
 	t.Cleanup(b.srv.Stop)
 	return b

@@ -22,6 +22,8 @@ var (
 	hdrOverflow   = "x-meshd-overflow"
 	hdrAttempts   = "x-meshd-attempt-count"
 	hdrGRPCStatus = []byte("grpc-status")
+	schemeHTTP    = []byte("http")
+	schemeHTTPS   = []byte("https")
 	hopHeaders    = []string{"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Upgrade"}
 )
 
@@ -158,8 +160,11 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, rt *routeSnap, start time.Tim
 	}
 	downClose := ctx.Request.Header.ConnectionClose()
 	s.prepare(ctx, rt)
+	// The scheme is the upstream's, whatever the client used.
 	if cl.TLS != nil {
-		ctx.Request.URI().SetScheme("https")
+		ctx.Request.URI().SetSchemeBytes(schemeHTTPS)
+	} else {
+		ctx.Request.URI().SetSchemeBytes(schemeHTTP)
 	}
 	var c upstreamCall
 	if cl.HTTP2 {
