@@ -38,7 +38,7 @@ func fileExists(p string) bool {
 // services by server reflection (a bidirectional stream) and call a method,
 // all through meshd.
 func TestGrpcurlThroughMeshd(t *testing.T) {
-	grpcurl := findTool(t, "grpcurl", "go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3")
+	grpcurl := findTool(t, "grpcurl", "go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4")
 	b := startGRPC(t, "g1")
 	_, url := startMeshd(t, fmt.Sprintf(`
 logging: {access_log: false}
