@@ -282,7 +282,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestTimeoutRecoverCorrelation(t *testing.T) {
-	h := Timeout(20*time.Millisecond)(func(ctx context.Context, _ *brokers.Delivery) error {
+	h := Timeout(20 * time.Millisecond)(func(ctx context.Context, _ *brokers.Delivery) error {
 		<-ctx.Done()
 		return ctx.Err()
 	})
