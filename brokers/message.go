@@ -61,8 +61,10 @@ func NewMessage(payload []byte) *Message {
 // partitions ignore it.
 func (m *Message) SetPartition(p int32) { m.partition, m.hasPartition = p, true }
 
-// Partition returns the partition requested with SetPartition, if any; on a
-// delivered Kafka message it is the partition it was read from.
+// Partition returns the partition requested with SetPartition, if any.
+// (A delivered Kafka message carries where it was read from in the
+// x-kafka-partition and x-kafka-offset headers instead, so republishing a
+// delivered message does not pin it to a partition.)
 func (m *Message) Partition() (int32, bool) { return m.partition, m.hasPartition }
 
 // Header returns the header value for name, or "" when absent. It is safe on a
