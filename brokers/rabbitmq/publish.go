@@ -207,8 +207,12 @@ func retryable(ctx context.Context, err error) bool {
 // processes the ack, so after the last confirm every return is buffered.
 func (b *Broker) publishChunk(ctx context.Context, pc *pubChan, topic string, msgs []*brokers.Message) ([]string, error) {
 	dcs := make([]*amqp.DeferredConfirmation, len(msgs))
+	toQueue := b.isQueueOnly(topic)
 	for i, m := range msgs {
-		exchange, key := b.target(topic, m.Key)
+		exchange, key := topic, m.Key
+		if toQueue {
+			exchange, key = "", topic
+		}
 		dc, err := pc.ch.PublishWithDeferredConfirmWithContext(ctx, exchange, key, true, false, b.publishing(m))
 		if err != nil {
 			if ctx.Err() != nil {
@@ -251,10 +255,21 @@ func (b *Broker) publishChunk(ctx context.Context, pc *pubChan, topic string, ms
 }
 
 func (b *Broker) publishing(m *brokers.Message) amqp.Publishing {
-	h := wire.ToHeaders(m)
-	t := make(amqp.Table, len(h))
-	for k, v := range h {
+	// The table is built directly (not through wire.ToHeaders' map): this is
+	// the publish hot path.
+	t := make(amqp.Table, len(m.Headers)+7)
+	for k, v := range m.Headers {
 		t[k] = v
+	}
+	t[wire.CESpecVersion] = "1.0"
+	t[wire.CEID] = m.ID
+	if !m.Time.IsZero() {
+		t[wire.CETime] = m.Time.UTC().Format(time.RFC3339Nano)
+	}
+	for _, kv := range [...][2]string{{wire.CESource, m.Source}, {wire.CEType, m.Type}, {wire.CESubject, m.Subject}, {wire.ContentType, m.DataContentType}} {
+		if kv[1] != "" {
+			t[kv[0]] = kv[1]
+		}
 	}
 	mode := amqp.Persistent
 	if b.o.Transient {

@@ -263,16 +263,15 @@ func (b *Broker) Declare(ctx context.Context, t Topology) error {
 	return nil
 }
 
-// target resolves a publish topic to exchange and routing key.
-func (b *Broker) target(topic, key string) (exchange, routingKey string) {
+// isQueueOnly reports whether a publish topic names a declared queue and no
+// declared exchange: such a publish goes through the default exchange with
+// the queue name as routing key. Any other topic names an exchange.
+func (b *Broker) isQueueOnly(topic string) bool {
 	b.topoMu.Lock()
 	defer b.topoMu.Unlock()
 	isExchange := slices.ContainsFunc(b.topo.Exchanges, func(e Exchange) bool { return e.Name == topic })
 	isQueue := slices.ContainsFunc(b.topo.Queues, func(q Queue) bool { return q.Name == topic })
-	if isQueue && !isExchange {
-		return "", topic
-	}
-	return topic, key
+	return isQueue && !isExchange
 }
 
 // Features implements brokers.Broker.
