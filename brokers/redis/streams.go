@@ -156,8 +156,10 @@ func (s *streamSub) run(ctx context.Context) {
 	retry := 0
 	for ctx.Err() == nil {
 		var err error
+		var requeued bool
+		requeued, err = s.takeRequeue(ctx)
 		switch {
-		case s.takeRequeue(ctx) != nil:
+		case requeued || err != nil:
 		case s.free() <= 0:
 			select {
 			case <-s.wake:
@@ -187,24 +189,23 @@ func (s *streamSub) run(ctx context.Context) {
 }
 
 // takeRequeue re-claims entries nacked with requeue (XCLAIM increments their
-// delivery count) and delivers them again. It returns nil when there were none.
-func (s *streamSub) takeRequeue(ctx context.Context) []string {
+// delivery count) and delivers them again. It reports whether there were any.
+func (s *streamSub) takeRequeue(ctx context.Context) (bool, error) {
 	s.mu.Lock()
 	ids := s.requeue
 	s.requeue = nil
 	s.mu.Unlock()
 	if len(ids) == 0 {
-		return nil
+		return false, nil
 	}
 	msgs, err := s.b.c.XClaim(ctx, &goredis.XClaimArgs{Stream: s.topic, Group: s.group, Consumer: s.consumer, Messages: ids}).Result()
 	if err != nil {
 		s.mu.Lock()
 		s.requeue = append(ids, s.requeue...)
 		s.mu.Unlock()
-		return ids
+		return true, err
 	}
-	_ = s.deliver(ctx, msgs, true)
-	return ids
+	return true, s.deliver(ctx, msgs, true)
 }
 
 func (s *streamSub) readHistory(ctx context.Context) (bool, error) {
