@@ -82,6 +82,7 @@ type Broker struct {
 
 	mu        sync.RWMutex // guards closed against operations starting
 	closed    bool
+	closing   chan struct{} // closed by Close: nobody waits for a reconnect any more
 	publishes sync.WaitGroup
 	subs      sync.WaitGroup
 	subsCtx   context.Context
@@ -116,7 +117,7 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &Broker{o: o, log: log.With("broker", o.Name), topo: o.Topology, ready: make(chan struct{})}
+	b := &Broker{o: o, log: log.With("broker", o.Name), topo: o.Topology, ready: make(chan struct{}), closing: make(chan struct{})}
 	b.dialer, b.stop = context.WithCancel(context.Background())
 	b.subsCtx, b.endSubs = context.WithCancel(context.Background())
 	b.pool = newPool(b, o.PublishChannels)
@@ -198,7 +199,7 @@ func (b *Broker) current(ctx context.Context) (*amqp.Connection, uint64, error) 
 			}
 		case <-ctx.Done():
 			return nil, 0, ctx.Err()
-		case <-b.dialer.Done():
+		case <-b.closing:
 			return nil, 0, brokers.ErrClosed
 		}
 	}
@@ -320,6 +321,7 @@ func (b *Broker) Close(ctx context.Context) error {
 		return nil
 	}
 	b.closed = true
+	close(b.closing)
 	b.mu.Unlock()
 	wait := func(wg *sync.WaitGroup) error {
 		done := make(chan struct{})

@@ -134,6 +134,9 @@ func TestUnroutable(t *testing.T) {
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if _, err := b.Subscribe(sctx, p+".missing-queue", brokers.SubscribeOptions{}); !errors.Is(err, brokers.ErrBadInput) {
+		t.Fatalf("subscribe to a missing queue: %v, want ErrBadInput", err)
+	}
 	ch, err := b.Subscribe(sctx, q, brokers.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)
