@@ -36,6 +36,7 @@ type Error struct {
 	Err    error // the underlying cause, may be nil
 }
 
+// Error formats op, broker, topic, kind and cause on one line for logs.
 func (e *Error) Error() string {
 	s := e.Op
 	if e.Broker != "" {

@@ -109,6 +109,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error reports the panic value; the stack is in Stack.
 func (p *PanicError) Error() string { return fmt.Sprintf("handler panic: %v", p.Value) }
 
 // Recover turns a handler panic into an error (the delivery is nacked and

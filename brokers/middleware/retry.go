@@ -29,6 +29,7 @@ type RetryError struct {
 	Err      error
 }
 
+// Error says how many attempts ran and the last error.
 func (e *RetryError) Error() string { return fmt.Sprintf("after %d attempts: %v", e.Attempts, e.Err) }
 
 // Unwrap keeps errors.Is and brokers.IsPermanent working through it.
