@@ -11,6 +11,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/wasmesh/wasmesh/brokers"
+	"github.com/wasmesh/wasmesh/brokers/internal/backoff"
 	"github.com/wasmesh/wasmesh/brokers/internal/wire"
 )
 
@@ -96,16 +97,16 @@ func (s *consumer) run(ctx context.Context, ch *amqp.Channel, deliveries <-chan 
 				// Channel or connection lost: unacked deliveries return to
 				// the queue; open a new channel once reconnected.
 				ch = nil
-				for ch == nil {
+				pol := backoff.Policy{Base: 200 * time.Millisecond, Max: s.b.o.ReconnectMax.Or(10 * time.Second)}
+				for n := 0; ch == nil; n++ {
 					if ctx.Err() != nil {
 						return
 					}
 					var err error
 					if ch, deliveries, err = s.open(ctx); err != nil {
-						s.b.log.Warn("rabbitmq: resume consumer failed", "queue", s.queue, "err", err)
-						select {
-						case <-time.After(200 * time.Millisecond):
-						case <-ctx.Done():
+						// E.g. the queue was deleted: keep trying, slower and slower.
+						s.b.log.Warn("rabbitmq: resume consumer failed", "queue", s.queue, "attempt", n+1, "err", err)
+						if backoff.Sleep(ctx, pol.Delay(n)) != nil {
 							return
 						}
 					}
