@@ -69,26 +69,42 @@ func encodeEntry(m *brokers.Message) []any {
 }
 
 func decodeEntry(x goredis.XMessage) *brokers.Message {
-	h := map[string]string{}
-	var payload []byte
-	key := ""
+	// Fields are mapped straight into the message (no intermediate headers
+	// map): this is the consume hot path.
+	m := &brokers.Message{Headers: make(map[string]string, len(x.Values))}
 	for k, v := range x.Values {
 		s, _ := v.(string)
 		switch {
 		case k == fieldPayload:
-			payload = []byte(s)
+			m.Payload = []byte(s)
 		case k == fieldKey:
-			key = s
+			m.Key = s
 		case strings.HasPrefix(k, headerPrefix):
-			h[k[len(headerPrefix):]] = s
+			switch name := k[len(headerPrefix):]; name {
+			case wire.CEID:
+				m.ID = s
+			case wire.CESource:
+				m.Source = s
+			case wire.CEType:
+				m.Type = s
+			case wire.CESubject:
+				m.Subject = s
+			case wire.ContentType:
+				m.DataContentType = s
+			case wire.CETime:
+				if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+					m.Time = t
+				}
+			case wire.CESpecVersion:
+			default:
+				m.Headers[name] = s
+			}
 		default:
 			// An entry written by another tool (redis-cli XADD s * a b):
 			// keep its fields as headers.
-			h[k] = s
+			m.Headers[k] = s
 		}
 	}
-	m := wire.FromHeaders(h, payload)
-	m.Key = key
 	if m.ID == "" {
 		m.ID = x.ID
 	}
