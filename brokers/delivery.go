@@ -1,0 +1,60 @@
+package brokers
+
+import (
+	"context"
+	"sync/atomic"
+)
+
+// Acknowledger settles one delivery with its broker. Adapters implement it;
+// users call Delivery.Ack and Delivery.Nack instead.
+type Acknowledger interface {
+	Ack(ctx context.Context) error
+	Nack(ctx context.Context, requeue bool) error
+}
+
+// Delivery is one message handed to a consumer. It must be settled exactly
+// once with Ack or Nack; a second call returns ErrSettled.
+type Delivery struct {
+	// Message is the message as received; adapters restore every field
+	// published, CloudEvents attributes and headers included.
+	Message *Message
+	// Topic is the topic the subscription was made on.
+	Topic string
+	// Attempt counts deliveries of this message to the group, starting at 1,
+	// as far as the broker can tell (RabbitMQ classic queues only know "1" or
+	// "more than 1"; see each README).
+	Attempt int
+
+	ack     Acknowledger
+	settled atomic.Bool
+}
+
+// NewDelivery is for adapters: it binds a message to the Acknowledger that
+// settles it.
+func NewDelivery(topic string, msg *Message, attempt int, ack Acknowledger) *Delivery {
+	if attempt < 1 {
+		attempt = 1
+	}
+	return &Delivery{Message: msg, Topic: topic, Attempt: attempt, ack: ack}
+}
+
+// Ack tells the broker the message was handled; it will not be delivered again.
+func (d *Delivery) Ack(ctx context.Context) error {
+	if !d.settled.CompareAndSwap(false, true) {
+		return ErrSettled
+	}
+	return d.ack.Ack(ctx)
+}
+
+// Nack tells the broker the message was not handled. With requeue it is
+// delivered again (to this or another consumer of the group); without, it is
+// dropped or dead-lettered by the broker's own policy (a RabbitMQ DLX).
+func (d *Delivery) Nack(ctx context.Context, requeue bool) error {
+	if !d.settled.CompareAndSwap(false, true) {
+		return ErrSettled
+	}
+	return d.ack.Nack(ctx, requeue)
+}
+
+// Settled reports whether Ack or Nack was already called.
+func (d *Delivery) Settled() bool { return d.settled.Load() }
