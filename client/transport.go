@@ -171,7 +171,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	cancel := context.CancelFunc(func() {})
 	if t.cfg.totalTimeout > 0 {
 		ctx, cancel = context.WithTimeoutCause(ctx, t.cfg.totalTimeout,
-			fmt.Errorf("%w: total timeout %v", ErrDeadlineExceeded, t.cfg.totalTimeout))
+			fmt.Errorf("%w: total timeout %v (%w)", ErrDeadlineExceeded, t.cfg.totalTimeout, context.DeadlineExceeded))
 	}
 	var span trace.Span
 	if t.tracer != nil {
@@ -473,7 +473,11 @@ func (s *service) update(eps []Endpoint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := map[string]*host{}
-	if cur := s.set.Load(); cur != nil {
+	cur := s.set.Load()
+	if cur != nil && sameEndpoints(cur.hosts, eps) {
+		return // keep the picker's state (round-robin position)
+	}
+	if cur != nil {
 		for _, h := range cur.hosts {
 			old[h.addr] = h
 		}
@@ -506,6 +510,18 @@ func (s *service) update(eps []Endpoint) {
 	p, _ := lb.New(s.t.cfg.policy, lbHosts) // the name was checked by NewTransport
 	s.set.Store(&endpointSet{hosts: hosts, picker: p})
 	s.t.cfg.logger.Debug("client: endpoints updated", "service", s.name, "count", len(hosts))
+}
+
+func sameEndpoints(hosts []*host, eps []Endpoint) bool {
+	if len(hosts) != len(eps) {
+		return false
+	}
+	for i, h := range hosts {
+		if h.addr != eps[i].Address || h.Weight() != max(eps[i].Weight, 1) {
+			return false
+		}
+	}
+	return true
 }
 
 // pick chooses an endpoint whose breaker admits the request.

@@ -54,16 +54,19 @@ func (p Policy) Delay(n int) time.Duration {
 // budget): every request deposits Ratio of a token, a retry withdraws one,
 // and MinPerSecond tokens are granted each second so that a quiet client
 // can still retry. The balance is capped so a long calm does not bank a
-// retry storm.
+// retry storm. Tokens are counted in thousandths, so 10 requests at 0.2
+// make exactly 2 retries.
 type Budget struct {
-	ratio  float64
-	min    float64
-	cap    float64
+	ratio  int64 // milli-tokens per request
+	min    int64 // tokens per second
+	cap    int64 // milli-tokens
 	now    func() time.Time
 	mu     sync.Mutex
-	tokens float64
+	tokens int64 // milli-tokens
 	last   time.Time
 }
+
+const unit = 1000
 
 // NewBudget makes a budget; ratio 0.2 lets retries add at most 20% load.
 // now may be nil.
@@ -71,8 +74,9 @@ func NewBudget(ratio float64, minPerSecond int, now func() time.Time) *Budget {
 	if now == nil {
 		now = time.Now
 	}
-	c := max(float64(minPerSecond), 10)
-	return &Budget{ratio: ratio, min: float64(minPerSecond), cap: c, now: now, tokens: float64(minPerSecond), last: now()}
+	c := int64(max(minPerSecond, 10)) * unit
+	return &Budget{ratio: int64(ratio*unit + 0.5), min: int64(minPerSecond), cap: c, now: now,
+		tokens: int64(minPerSecond) * unit, last: now()}
 }
 
 // Request records one original request.
@@ -88,17 +92,24 @@ func (b *Budget) Withdraw() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.refillLocked()
-	if b.tokens < 1 {
+	if b.tokens < unit {
 		return false
 	}
-	b.tokens--
+	b.tokens -= unit
 	return true
 }
 
 func (b *Budget) refillLocked() {
 	now := b.now()
-	if el := now.Sub(b.last); el > 0 {
-		b.tokens = min(b.cap, b.tokens+b.min*el.Seconds())
-		b.last = now
+	el := now.Sub(b.last)
+	if el <= 0 {
+		return
 	}
+	el = min(el, time.Hour) // the cap is reached long before; no overflow
+	add := b.min * unit * int64(el) / int64(time.Second)
+	if add == 0 && b.min > 0 {
+		return // keep the remainder: wait until a whole milli-token accrues
+	}
+	b.tokens = min(b.cap, b.tokens+add)
+	b.last = now
 }
