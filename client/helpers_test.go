@@ -18,12 +18,12 @@ import (
 // upstream is a real loopback HTTP server that counts its requests and
 // answers with its name, or with a failure status while failing is set.
 type upstream struct {
-	name    string
-	srv     *httptest.Server
-	hits    atomic.Int64
-	failing atomic.Int32 // status to answer with, 0: healthy
-	mu      sync.Mutex
-	last    *http.Request // headers of the last request
+	name     string
+	srv      *httptest.Server
+	hits     atomic.Int64
+	failing  atomic.Int32 // status to answer with, 0: healthy
+	mu       sync.Mutex
+	last     *http.Request // headers of the last request
 	lastBody string
 }
 
