@@ -2,8 +2,10 @@ package grpcmesh
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/propagation"
@@ -48,7 +50,11 @@ func DialOptions(res client.Resolver, opts ...Option) ([]grpc.DialOption, error)
 		}
 		bal = BalancerPrefix + o.balancer
 	}
-	d = append(d, grpc.WithDefaultServiceConfig(fmt.Sprintf(`{"loadBalancingConfig":[{%q:{}}]}`, bal)))
+	sc, err := serviceConfig(bal, o.retry)
+	if err != nil {
+		return nil, err
+	}
+	d = append(d, grpc.WithDefaultServiceConfig(sc))
 	switch {
 	case o.tls != nil:
 		creds, err := ClientCredentials(*o.tls)
@@ -96,6 +102,47 @@ func ServerOptions(opts ...Option) ([]grpc.ServerOption, error) {
 		grpc.ChainStreamInterceptor(o.streamServer),
 	)
 	return s, nil
+}
+
+// serviceConfig writes the default service config: the balancer and,
+// with WithRetry, a retry policy for every method plus retry throttling.
+func serviceConfig(balancer string, r *retryPolicy) (string, error) {
+	sc := map[string]any{"loadBalancingConfig": []any{map[string]any{balancer: map[string]any{}}}}
+	if r != nil {
+		if r.attempts < 2 || r.base <= 0 || r.max < r.base {
+			return "", fmt.Errorf("grpcmesh: WithRetry: need attempts >= 2 and 0 < base <= max")
+		}
+		names := make([]string, len(r.codes))
+		for i, c := range r.codes {
+			names[i] = strings.ToUpper(toSnake(c.String()))
+		}
+		sc["methodConfig"] = []any{map[string]any{
+			"name": []any{map[string]any{}},
+			"retryPolicy": map[string]any{
+				"maxAttempts":          r.attempts,
+				"initialBackoff":       fmt.Sprintf("%.6fs", r.base.Seconds()),
+				"maxBackoff":           fmt.Sprintf("%.6fs", r.max.Seconds()),
+				"backoffMultiplier":    2,
+				"retryableStatusCodes": names,
+			},
+		}}
+		sc["retryThrottling"] = map[string]any{"maxTokens": 10, "tokenRatio": 0.1}
+	}
+	b, err := json.Marshal(sc)
+	return string(b), err
+}
+
+// toSnake turns grpc-go's code names (DeadlineExceeded) into the service
+// config's (DEADLINE_EXCEEDED after upper-casing).
+func toSnake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b.WriteByte('_')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 func (o *options) otelOptions() []otelgrpc.Option {

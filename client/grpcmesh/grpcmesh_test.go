@@ -535,3 +535,61 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestRetryUnavailable(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	sopts, _ := grpcmesh.ServerOptions(grpcmesh.WithInsecure())
+	sopts = append(sopts, grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		var req pb.HelloRequest
+		if err := ss.RecvMsg(&req); err != nil {
+			return err
+		}
+		if n%3 != 0 { // two failures, then a success
+			return status.Error(codes.Unavailable, "try again")
+		}
+		return ss.SendMsg(&pb.HelloReply{Message: "ok"})
+	}))
+	lis, _ := net.Listen("tcp", "127.0.0.1:0")
+	s := grpc.NewServer(sopts...)
+	go s.Serve(lis)
+	t.Cleanup(s.Stop)
+	tests := []struct {
+		name     string
+		opts     []grpcmesh.Option
+		wantErr  error
+		wantSeen int
+	}{
+		{"no retry", nil, client.ErrUnavailable, 1},
+		{"retry on UNAVAILABLE", []grpcmesh.Option{grpcmesh.WithRetry(3, time.Millisecond, 10*time.Millisecond)}, nil, 3},
+		{"retry on other codes only", []grpcmesh.Option{grpcmesh.WithRetry(3, time.Millisecond, 10*time.Millisecond, codes.ResourceExhausted, codes.DeadlineExceeded)}, client.ErrUnavailable, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mu.Lock()
+			calls = 0
+			mu.Unlock()
+			conn, err := grpcmesh.NewClient("mesh:///t", static("t", lis.Addr().String()), append(tt.opts, grpcmesh.WithInsecure())...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			err = conn.Invoke(ctxT(t), "/t.T/Do", &pb.HelloRequest{}, &pb.HelloReply{})
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if calls != tt.wantSeen {
+				t.Fatalf("server saw %d calls, want %d", calls, tt.wantSeen)
+			}
+		})
+	}
+	if _, err := grpcmesh.DialOptions(nil, grpcmesh.WithInsecure(), grpcmesh.WithRetry(1, time.Millisecond, time.Second)); err == nil {
+		t.Fatal("WithRetry(1, ...) accepted")
+	}
+}

@@ -2,6 +2,9 @@ package grpcmesh
 
 import (
 	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/codes"
 
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -26,6 +29,13 @@ type options struct {
 	balancer      string
 	verifier      *jwtauth.Verifier
 	publicMethods []string
+	retry         *retryPolicy
+}
+
+type retryPolicy struct {
+	attempts  int
+	base, max time.Duration
+	codes     []codes.Code
 }
 
 // WithLogger logs each RPC (method, code, duration, peer) at Debug when it
@@ -73,4 +83,20 @@ func WithBalancer(name string) Option { return func(o *options) { o.balancer = n
 // whole service.
 func WithJWTVerifier(v *jwtauth.Verifier, publicMethods ...string) Option {
 	return func(o *options) { o.verifier, o.publicMethods = v, publicMethods }
+}
+
+// WithRetry turns on grpc-go's own retries (gRFC A6) through the service
+// config: up to maxAttempts tries (capped at 5 by grpc-go) of calls that
+// fail with one of codes (default UNAVAILABLE), waiting a random time up
+// to base·2ⁿ (capped at max) between tries, and a retry budget
+// (retryThrottling: 10 tokens, ratio 0.1) so retries stop when most calls
+// fail. A call is retried only until the server has sent a response
+// header, so a stream is never replayed once data has flowed.
+func WithRetry(maxAttempts int, base, max time.Duration, on ...codes.Code) Option {
+	return func(o *options) {
+		if len(on) == 0 {
+			on = []codes.Code{codes.Unavailable}
+		}
+		o.retry = &retryPolicy{attempts: maxAttempts, base: base, max: max, codes: on}
+	}
 }
