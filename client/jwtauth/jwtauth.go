@@ -21,6 +21,10 @@ type Config struct {
 	JWKSURL string
 	// JWKSRefresh is how often the set is fetched again (0: 5 minutes).
 	JWKSRefresh time.Duration
+	// JWKSMinInterval is the least time between two fetches caused by
+	// tokens with an unknown key id (0: 10s), so garbage tokens cannot
+	// make the verifier hammer the issuer.
+	JWKSMinInterval time.Duration
 	// Keys are public keys (or HMAC secrets as []byte) by key id.
 	Keys map[string]any
 	// Key is the one key used whatever the token's kid.
@@ -58,7 +62,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	}
 	v := &Verifier{cfg: cfg}
 	if cfg.JWKSURL != "" {
-		c, err := jwks.NewCache(ctx, cfg.JWKSURL, nil, cfg.JWKSRefresh)
+		c, err := jwks.NewCache(ctx, cfg.JWKSURL, nil, cfg.JWKSRefresh, cfg.JWKSMinInterval)
 		if err != nil {
 			return nil, fmt.Errorf("jwtauth: %w", err)
 		}

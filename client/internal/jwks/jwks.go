@@ -142,15 +142,19 @@ type Cache struct {
 }
 
 // NewCache fetches url now (an issuer that cannot be reached at start-up
-// is an error worth seeing) and again every refresh (0: 5 minutes).
-func NewCache(ctx context.Context, url string, hc *http.Client, refresh time.Duration) (*Cache, error) {
+// is an error worth seeing) and again every refresh (0: 5 minutes), or
+// when a token names an unknown key id, at most once per minGap (0: 10s).
+func NewCache(ctx context.Context, url string, hc *http.Client, refresh, minGap time.Duration) (*Cache, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Second}
 	}
 	if refresh <= 0 {
 		refresh = 5 * time.Minute
 	}
-	c := &Cache{url: url, client: hc, refresh: refresh, minGap: 10 * time.Second}
+	if minGap <= 0 {
+		minGap = 10 * time.Second
+	}
+	c := &Cache{url: url, client: hc, refresh: refresh, minGap: minGap}
 	if err := c.fetch(ctx); err != nil {
 		return nil, err
 	}
@@ -158,7 +162,7 @@ func NewCache(ctx context.Context, url string, hc *http.Client, refresh time.Dur
 }
 
 // Key returns the key for kid; an unknown kid, or a stale set, makes it
-// fetch again, at most once per 10 seconds.
+// fetch again, at most once per minGap.
 func (c *Cache) Key(ctx context.Context, kid string) (any, error) {
 	c.mu.Lock()
 	k, ok := c.keys[kid]
