@@ -333,14 +333,12 @@ func replayable(r *http.Request) bool {
 	return r.Body == nil || r.Body == http.NoBody || r.GetBody != nil
 }
 
-// retryableErr: connection failures and per-try timeouts are worth another
-// try on another endpoint; the caller's cancellation and the total
-// timeout are not.
-func retryableErr(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+// retryableErr: connection failures and per-try timeouts (connect, read)
+// are worth another try on another endpoint; the caller's cancellation and
+// the total timeout are not. net/http's per-try timeout errors match
+// context.DeadlineExceeded too, so the request's context tells them apart.
+func retryableErr(ctx context.Context, _ error) bool {
+	return ctx.Err() == nil
 }
 
 func kindOf(err error) error {

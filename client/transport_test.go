@@ -352,6 +352,40 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
+// TestPerTryTimeoutsRetried: a hung or unreachable endpoint costs one
+// per-try timeout, then the retry goes to a good one.
+func TestPerTryTimeoutsRetried(t *testing.T) {
+	good := newUpstream(t, "good")
+	hung := newUpstream(t, "hung")
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	hung.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	tests := []struct {
+		name string
+		bad  string
+		opt  Option
+	}{
+		{"read timeout", hung.addr(), WithReadTimeout(100 * time.Millisecond)},
+		{"connect timeout", fullListener(t), WithConnectTimeout(100 * time.Millisecond)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := NewStaticResolver(map[string][]Endpoint{"svc": {{Address: tt.bad}, {Address: good.addr()}}})
+			c, _ := newClient(t, res, tt.opt, WithRetry(RetryPolicy{MaxAttempts: 2, BaseDelay: time.Millisecond}))
+			for range 4 { // round robin: every other request starts on the bad one
+				if code, body := get(t, c, "http://svc/"); code != 200 || body != "good" {
+					t.Fatalf("got %d %q", code, body)
+				}
+			}
+		})
+	}
+}
+
 func TestHeadersPropagated(t *testing.T) {
 	u := newUpstream(t, "u")
 	res := NewStaticResolver(map[string][]Endpoint{"svc": endpoints(u)})
