@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	_ "google.golang.org/grpc/health" // registers the client health-check function WithHealthCheck needs
 	"google.golang.org/grpc/status"
 
 	"github.com/wasmesh/wasmesh/client"
@@ -50,7 +51,7 @@ func DialOptions(res client.Resolver, opts ...Option) ([]grpc.DialOption, error)
 		}
 		bal = BalancerPrefix + o.balancer
 	}
-	sc, err := serviceConfig(bal, o.retry)
+	sc, err := serviceConfig(bal, o.retry, o.healthService)
 	if err != nil {
 		return nil, err
 	}
@@ -106,8 +107,11 @@ func ServerOptions(opts ...Option) ([]grpc.ServerOption, error) {
 
 // serviceConfig writes the default service config: the balancer and,
 // with WithRetry, a retry policy for every method plus retry throttling.
-func serviceConfig(balancer string, r *retryPolicy) (string, error) {
+func serviceConfig(balancer string, r *retryPolicy, health *string) (string, error) {
 	sc := map[string]any{"loadBalancingConfig": []any{map[string]any{balancer: map[string]any{}}}}
+	if health != nil {
+		sc["healthCheckConfig"] = map[string]any{"serviceName": *health}
+	}
 	if r != nil {
 		if r.attempts < 2 || r.base <= 0 || r.max < r.base {
 			return "", fmt.Errorf("grpcmesh: WithRetry: need attempts >= 2 and 0 < base <= max")

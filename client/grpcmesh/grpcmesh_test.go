@@ -593,3 +593,37 @@ func TestRetryUnavailable(t *testing.T) {
 		t.Fatal("WithRetry(1, ...) accepted")
 	}
 }
+
+func TestHealthCheckSkipsNotServing(t *testing.T) {
+	a, _ := startGreeter(t, "a", grpcmesh.WithInsecure())
+	b, bHealth := startGreeterWithHealth(t, "b")
+	svc := pb.Greeter_ServiceDesc.ServiceName
+	bHealth.SetServingStatus(svc, healthpb.HealthCheckResponse_NOT_SERVING)
+	for _, policy := range []string{"round_robin", "least_request"} {
+		t.Run(policy, func(t *testing.T) {
+			conn, err := grpcmesh.NewClient("mesh:///greeter", static("greeter", a, b), grpcmesh.WithInsecure(),
+				grpcmesh.WithHealthCheck(svc), grpcmesh.WithBalancer(policy))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			g := pb.NewGreeterClient(conn)
+			ctx := ctxT(t)
+			for range 30 {
+				r, err := g.SayHello(ctx, &pb.HelloRequest{Name: "x"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.GetServedBy() != "a" {
+					t.Fatalf("NOT_SERVING endpoint %s got a call", r.GetServedBy())
+				}
+			}
+			bHealth.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
+			defer bHealth.SetServingStatus(svc, healthpb.HealthCheckResponse_NOT_SERVING)
+			waitFor(t, func() bool {
+				r, err := g.SayHello(ctx, &pb.HelloRequest{Name: "x"})
+				return err == nil && r.GetServedBy() == "b"
+			})
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
 
 	"github.com/wasmesh/wasmesh/client"
 	"github.com/wasmesh/wasmesh/client/grpcmesh"
@@ -38,6 +39,25 @@ func startGreeter(t testing.TB, name string, opts ...grpcmesh.Option) (string, *
 	go func() { _ = s.Serve(lis) }()
 	t.Cleanup(s.Stop)
 	return lis.Addr().String(), s
+}
+
+// startGreeterWithHealth is startGreeter (plaintext) that also returns
+// the health server, to flip the serving status.
+func startGreeterWithHealth(t testing.TB, name string) (string, *health.Server) {
+	t.Helper()
+	sopts, err := grpcmesh.ServerOptions(grpcmesh.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer(sopts...)
+	hs := server.Register(s, &server.Greeter{Name: name})
+	go func() { _ = s.Serve(lis) }()
+	t.Cleanup(s.Stop)
+	return lis.Addr().String(), hs
 }
 
 func static(service string, addrs ...string) *client.StaticResolver {

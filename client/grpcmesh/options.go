@@ -30,6 +30,7 @@ type options struct {
 	verifier      *jwtauth.Verifier
 	publicMethods []string
 	retry         *retryPolicy
+	healthService *string
 }
 
 type retryPolicy struct {
@@ -99,4 +100,12 @@ func WithRetry(maxAttempts int, base, max time.Duration, on ...codes.Code) Optio
 		}
 		o.retry = &retryPolicy{attempts: maxAttempts, base: base, max: max, codes: on}
 	}
+}
+
+// WithHealthCheck turns on client-side health checking (the gRPC health
+// checking protocol, grpc.health.v1.Health/Watch) for service ("" is the
+// server as a whole): endpoints reporting NOT_SERVING get no calls until
+// they report SERVING again, so a draining server is left before it goes.
+func WithHealthCheck(service string) Option {
+	return func(o *options) { o.healthService = &service }
 }
