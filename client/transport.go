@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -136,6 +137,7 @@ type RequestError struct {
 	kind     error
 }
 
+// Error names the service, the endpoint and the number of tries.
 func (e *RequestError) Error() string {
 	s := "client: " + e.Service
 	if e.Endpoint != "" {
@@ -190,12 +192,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode >= 500 {
 		outcome = "error"
 	}
-	if m := t.cfg.metrics; m != nil {
-		m.requests.WithLabelValues(name, outcome).Inc()
-		m.duration.WithLabelValues(name, outcome).Observe(time.Since(start).Seconds())
+	if sm := svc.metrics; sm != nil {
+		i := 0
 		if outcome == "error" {
-			m.errors.WithLabelValues(name, errorKind(err)).Inc()
+			i = 1
+			t.cfg.metrics.errors.WithLabelValues(name, errorKind(err)).Inc()
 		}
+		sm.requests[i].Inc()
+		sm.duration[i].Observe(time.Since(start).Seconds())
 	}
 	if span != nil {
 		if err != nil {
@@ -297,8 +301,8 @@ func (t *Transport) send(ctx context.Context, svc *service, orig, out *http.Requ
 			resp.Body.Close()
 		}
 		h.active.Add(-1)
-		if m := t.cfg.metrics; m != nil {
-			m.retries.WithLabelValues(svc.name).Inc()
+		if sm := svc.metrics; sm != nil {
+			sm.retries.Inc()
 		}
 		timer := time.NewTimer(t.bo.Delay(attempt))
 		select {
@@ -407,10 +411,19 @@ func (b *body) Close() error {
 
 // service is one logical service: its endpoints, each with its breaker.
 type service struct {
-	name string
-	t    *Transport
+	name    string
+	t       *Transport
+	metrics *svcMetrics // nil without WithMetrics
 	set  atomic.Pointer[endpointSet]
 	mu   sync.Mutex // serializes updates
+}
+
+// svcMetrics are the service's series, looked up once: label hashing per
+// request would cost more than the rest of the bookkeeping.
+type svcMetrics struct {
+	requests [2]prometheus.Counter // success, error
+	duration [2]prometheus.Observer
+	retries  prometheus.Counter
 }
 
 type endpointSet struct {
@@ -446,6 +459,13 @@ func (t *Transport) service(ctx context.Context, name string) (*service, error) 
 		return nil, fmt.Errorf("resolve: %w", err)
 	}
 	s = &service{name: name, t: t}
+	if m := t.cfg.metrics; m != nil {
+		s.metrics = &svcMetrics{
+			requests: [2]prometheus.Counter{m.requests.WithLabelValues(name, "success"), m.requests.WithLabelValues(name, "error")},
+			duration: [2]prometheus.Observer{m.duration.WithLabelValues(name, "success"), m.duration.WithLabelValues(name, "error")},
+			retries:  m.retries.WithLabelValues(name),
+		}
+	}
 	s.update(eps)
 	t.mu.Lock()
 	if old := t.services[name]; old != nil {

@@ -2,6 +2,7 @@ package breaker
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +16,7 @@ const (
 	HalfOpen
 )
 
+// String is the state's name as metrics and logs show it.
 func (s State) String() string {
 	switch s {
 	case Closed:
@@ -75,6 +77,8 @@ type Breaker struct {
 	now      func() time.Time
 	onChange func(from, to State)
 
+	closed atomic.Bool // mirrors state == Closed, for a lock-free Available
+
 	mu          sync.Mutex
 	state       State
 	windowStart time.Time
@@ -92,7 +96,9 @@ func New(cfg Config, now func() time.Time, onChange func(from, to State)) *Break
 	if now == nil {
 		now = time.Now
 	}
-	return &Breaker{cfg: cfg.Defaults(), now: now, onChange: onChange, windowStart: now()}
+	b := &Breaker{cfg: cfg.Defaults(), now: now, onChange: onChange, windowStart: now()}
+	b.closed.Store(true)
+	return b
 }
 
 // State reports the current state; an open breaker whose cool-down has
@@ -113,6 +119,9 @@ func (b *Breaker) stateLocked(now time.Time) State {
 // Available is true when Allow would likely admit a request; the load
 // balancer reads it to route around open breakers.
 func (b *Breaker) Available() bool {
+	if b.closed.Load() {
+		return true // the balancer asks on every pick, for every host
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch b.stateLocked(b.now()) {
@@ -150,6 +159,7 @@ func (b *Breaker) Allow() bool {
 		}
 	}
 	to := b.state
+	b.closed.Store(to == Closed)
 	b.mu.Unlock()
 	b.notify(from, to)
 	return ok
@@ -187,6 +197,7 @@ func (b *Breaker) Done(success bool) {
 		// nothing about the cool-down.
 	}
 	to := b.state
+	b.closed.Store(to == Closed)
 	b.mu.Unlock()
 	b.notify(from, to)
 }
