@@ -414,8 +414,8 @@ type service struct {
 	name    string
 	t       *Transport
 	metrics *svcMetrics // nil without WithMetrics
-	set  atomic.Pointer[endpointSet]
-	mu   sync.Mutex // serializes updates
+	set     atomic.Pointer[endpointSet]
+	mu      sync.Mutex // serializes updates
 }
 
 // svcMetrics are the service's series, looked up once: label hashing per
