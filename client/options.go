@@ -51,8 +51,10 @@ type RetryPolicy struct {
 	// AllowRetry on the context instead.
 	NonIdempotent bool
 	// BudgetRatio caps retries at this share of requests (0: 0.2).
+	// Retries spent count against the budget of the whole Transport.
 	BudgetRatio float64
-	// BudgetMinPerSecond retries are always allowed (0: 10).
+	// BudgetMinPerSecond retries are always allowed (0: 10; negative: none,
+	// only the ratio counts).
 	BudgetMinPerSecond int
 }
 

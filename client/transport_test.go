@@ -271,6 +271,33 @@ func TestRetries(t *testing.T) {
 	}
 }
 
+// TestRetryBudget: against a service that always fails, retries stay
+// within the budget's share of requests instead of tripling the load.
+func TestRetryBudget(t *testing.T) {
+	bad := newUpstream(t, "bad")
+	bad.failing.Store(503)
+	reg := prometheus.NewRegistry()
+	m := NewMetrics()
+	reg.MustRegister(m)
+	res := NewStaticResolver(map[string][]Endpoint{"svc": endpoints(bad)})
+	c, _ := newClient(t, res, WithMetrics(m), WithBreaker(BreakerConfig{ConsecutiveFailures: -1}),
+		WithRetry(RetryPolicy{MaxAttempts: 3, BaseDelay: time.Microsecond, MaxDelay: time.Microsecond, BudgetRatio: 0.1, BudgetMinPerSecond: -1}))
+	for range 100 {
+		if code, _ := get(t, c, "http://svc/"); code != 503 {
+			t.Fatalf("status %d", code)
+		}
+	}
+	hits := bad.hits.Load()
+	retries := metricValue(t, reg, "wasmesh_client_retries_total", map[string]string{"service": "svc"})
+	if hits-100 != int64(retries) {
+		t.Fatalf("%d hits for 100 requests but %v retries counted", hits, retries)
+	}
+	// 10% of 100 requests: 10 retries (without a budget it would be 200).
+	if retries < 9 || retries > 10 {
+		t.Fatalf("%v retries, want about 10 (10%% of 100)", retries)
+	}
+}
+
 func TestRetryMovesToAnotherEndpoint(t *testing.T) {
 	good := newUpstream(t, "good")
 	dead := newUpstream(t, "dead")

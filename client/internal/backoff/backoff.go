@@ -74,6 +74,7 @@ func NewBudget(ratio float64, minPerSecond int, now func() time.Time) *Budget {
 	if now == nil {
 		now = time.Now
 	}
+	minPerSecond = max(minPerSecond, 0)
 	c := int64(max(minPerSecond, 10)) * unit
 	return &Budget{ratio: int64(ratio*unit + 0.5), min: int64(minPerSecond), cap: c, now: now,
 		tokens: int64(minPerSecond) * unit, last: now()}
