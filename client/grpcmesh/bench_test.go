@@ -3,6 +3,7 @@ package grpcmesh_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -59,4 +60,44 @@ func BenchmarkUnary(b *testing.B) {
 		defer conn.Close()
 		run(b, conn)
 	})
+}
+
+// BenchmarkUnaryPaired alternates a plain grpc-go call and an SDK call per
+// iteration and times them separately (see client.BenchmarkRoundTripPaired
+// for why). Reports plain-ns/op, sdk-ns/op and overhead-ns/op.
+func BenchmarkUnaryPaired(b *testing.B) {
+	addr, _ := startGreeter(b, "bench", grpcmesh.WithInsecure())
+	pconn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pconn.Close()
+	sconn, err := grpcmesh.NewClient("mesh:///greeter", static("greeter", addr), grpcmesh.WithInsecure(),
+		grpcmesh.WithMetrics(grpcmesh.NewMetrics()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sconn.Close()
+	plain, sdk := pb.NewGreeterClient(pconn), pb.NewGreeterClient(sconn)
+	ctx := context.Background()
+	req := &pb.HelloRequest{Name: "bench"}
+	do := func(g pb.GreeterClient) time.Duration {
+		start := time.Now()
+		if _, err := g.SayHello(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	do(plain)
+	do(sdk)
+	var tp, ts time.Duration
+	n := 0
+	for b.Loop() {
+		tp += do(plain)
+		ts += do(sdk)
+		n++
+	}
+	b.ReportMetric(float64(tp.Nanoseconds())/float64(n), "plain-ns/op")
+	b.ReportMetric(float64(ts.Nanoseconds())/float64(n), "sdk-ns/op")
+	b.ReportMetric(float64((ts-tp).Nanoseconds())/float64(n), "overhead-ns/op")
 }
