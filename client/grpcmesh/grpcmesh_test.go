@@ -627,3 +627,20 @@ func TestHealthCheckSkipsNotServing(t *testing.T) {
 		})
 	}
 }
+
+func TestUnknownServiceTarget(t *testing.T) {
+	res := static("greeter", "127.0.0.1:1")
+	for _, target := range []string{"mesh:///nosuch", "mesh:///"} {
+		conn, err := grpcmesh.NewClient(target, res, grpcmesh.WithInsecure())
+		if err != nil {
+			t.Fatal(err) // resolution is lazy: errors surface on calls
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = conn.Invoke(ctx, "/t.T/X", &pb.HelloRequest{}, &pb.HelloReply{})
+		cancel()
+		conn.Close()
+		if !errors.Is(err, client.ErrUnavailable) || !strings.Contains(err.Error(), "grpcmesh") {
+			t.Errorf("%s: err = %v, want UNAVAILABLE naming the resolver's complaint", target, err)
+		}
+	}
+}
