@@ -107,3 +107,20 @@ func TestClientSpan(t *testing.T) {
 		t.Fatal("client span is not a child of the caller's span")
 	}
 }
+
+func TestH2CWithBaseTransport(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Proto)
+	}))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+	base := &http.Transport{Protocols: new(http.Protocols)}
+	base.Protocols.SetUnencryptedHTTP2(true)
+	res := NewStaticResolver(map[string][]Endpoint{"svc": {{Address: srv.Listener.Addr().String()}}})
+	c, _ := newClient(t, res, WithBaseTransport(base))
+	if _, proto := get(t, c, "http://svc/"); proto != "HTTP/2.0" {
+		t.Fatalf("proto %q, want HTTP/2.0 (h2c)", proto)
+	}
+}
