@@ -12,5 +12,6 @@
 //
 // For gRPC, package client/grpcmesh adds a mesh:/// resolver, interceptors
 // and credentials; it maps gRPC status codes to the errors of this package
-// (errors.Is(err, client.ErrUnavailable)).
+// (errors.Is(err, client.ErrUnavailable)). Package client/jwtauth verifies
+// the tokens on the receiving side, for gRPC and HTTP.
 package client
