@@ -41,3 +41,23 @@ bench: build
 
 clean:
 	rm -rf bin build
+
+# --- tools -----------------------------------------------------------------
+# protoc comes from Debian (apt-get install protobuf-compiler); the two Go
+# plugins are pinned as tool dependencies in go.mod (`go get -tool`), so
+# `go tool -n` builds them at the pinned version and prints their path.
+PROTO_FILES := $(shell find examples proto -name '*.proto' 2>/dev/null)
+
+.PHONY: proto tools
+tools:
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install -y protobuf-compiler"; exit 1; }
+	$(GO) tool -n protoc-gen-go >/dev/null
+	$(GO) tool -n protoc-gen-go-grpc >/dev/null
+
+proto: tools
+	protoc -I . \
+		--plugin=protoc-gen-go=$$($(GO) tool -n protoc-gen-go) \
+		--plugin=protoc-gen-go-grpc=$$($(GO) tool -n protoc-gen-go-grpc) \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		$(PROTO_FILES)
