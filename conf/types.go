@@ -14,6 +14,10 @@ type Config struct {
 	Listeners []Listener `yaml:"listeners" json:"listeners"`
 	Clusters  []Cluster  `yaml:"clusters" json:"clusters"`
 	Logging   Logging    `yaml:"logging,omitempty" json:"logging,omitempty"`
+	// Brokers are the message brokers the messaging gateway uses.
+	Brokers []Broker `yaml:"brokers,omitempty" json:"brokers,omitempty"`
+	// Subscriptions deliver messages from a broker to the app over HTTP.
+	Subscriptions []Subscription `yaml:"subscriptions,omitempty" json:"subscriptions,omitempty"`
 	// Drain bounds how long SIGTERM waits for requests in flight.
 	DrainTimeout Duration `yaml:"drain_timeout,omitempty" json:"drain_timeout,omitempty"`
 	// DrainGrace is how long a draining meshd keeps accepting, answering
@@ -107,6 +111,7 @@ type Route struct {
 	WeightedClusters []WeightedCluster `yaml:"weighted_clusters,omitempty" json:"weighted_clusters,omitempty"`
 	DirectResponse   *DirectResponse   `yaml:"direct_response,omitempty" json:"direct_response,omitempty"`
 	Redirect         *Redirect         `yaml:"redirect,omitempty" json:"redirect,omitempty"`
+	Publish          *Publish          `yaml:"publish,omitempty" json:"publish,omitempty"`
 	// Timeout is the total time for the request including every retry.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// IdleTimeout is the read timeout on the upstream response.
@@ -119,6 +124,57 @@ type Route struct {
 	ResponseHeadersToAdd    map[string]string `yaml:"response_headers_to_add,omitempty" json:"response_headers_to_add,omitempty"`
 	ResponseHeadersToRemove []string          `yaml:"response_headers_to_remove,omitempty" json:"response_headers_to_remove,omitempty"`
 	Filters                 []RouteFilter     `yaml:"filters,omitempty" json:"filters,omitempty"`
+}
+
+// Broker is one broker connection, opened once and kept across reloads
+// while its settings stay the same. Options are the adapter's own (see
+// brokers/*/README.md), decoded strictly by the adapter.
+type Broker struct {
+	Name    string         `yaml:"name" json:"name"`
+	Type    string         `yaml:"type" json:"type"`
+	URL     string         `yaml:"url,omitempty" json:"url,omitempty"`
+	Options map[string]any `yaml:"options,omitempty" json:"options,omitempty"`
+}
+
+// Subscription consumes a topic and delivers each message to the app as an
+// HTTP POST (CloudEvents binary mode) through one of meshd's own listeners,
+// so the listener's routes and filters apply to deliveries too.
+type Subscription struct {
+	Name    string  `yaml:"name" json:"name"`
+	Broker  string  `yaml:"broker" json:"broker"`
+	Topic   string  `yaml:"topic" json:"topic"`
+	Group   string  `yaml:"group,omitempty" json:"group,omitempty"`
+	Deliver Deliver `yaml:"deliver" json:"deliver"`
+	// MaxAttempts is how many times one message is delivered before it is
+	// dead-lettered.
+	MaxAttempts int     `yaml:"max_attempts,omitempty" json:"max_attempts,omitempty"`
+	Backoff     Backoff `yaml:"backoff,omitempty" json:"backoff,omitempty"`
+	// DeadLetterTopic receives messages that failed MaxAttempts times or
+	// were refused as permanent; default TOPIC.dlq.
+	DeadLetterTopic string `yaml:"dead_letter_topic,omitempty" json:"dead_letter_topic,omitempty"`
+	// Ordered delivers one message at a time, so messages with one key (one
+	// Kafka partition) arrive in order.
+	Ordered     bool     `yaml:"ordered,omitempty" json:"ordered,omitempty"`
+	Concurrency int      `yaml:"concurrency,omitempty" json:"concurrency,omitempty"`
+	Timeout     Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// Start is where a new group starts: earliest (default) or latest.
+	Start string `yaml:"start,omitempty" json:"start,omitempty"`
+}
+
+// Deliver says where a subscription's messages go: a path on one of
+// meshd's listeners.
+type Deliver struct {
+	Listener string `yaml:"listener" json:"listener"`
+	Path     string `yaml:"path" json:"path"`
+}
+
+// Publish makes a route a messaging gateway endpoint: a POST publishes its
+// body (CloudEvents structured or binary mode) and answers 204 once the
+// broker confirmed it. Empty Broker and Topic are taken from the path:
+// PREFIX/{broker}/{topic}.
+type Publish struct {
+	Broker string `yaml:"broker,omitempty" json:"broker,omitempty"`
+	Topic  string `yaml:"topic,omitempty" json:"topic,omitempty"`
 }
 
 // Match selects requests. All given conditions must hold.

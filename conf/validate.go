@@ -66,6 +66,36 @@ func (c *Config) SetDefaults() {
 			}
 		}
 	}
+	for i := range c.Subscriptions {
+		sub := &c.Subscriptions[i]
+		if sub.Group == "" {
+			sub.Group = sub.Name
+		}
+		if sub.MaxAttempts == 0 {
+			sub.MaxAttempts = 5
+		}
+		if sub.Backoff.Base == 0 {
+			sub.Backoff.Base = Duration(100 * time.Millisecond)
+		}
+		if sub.Backoff.Max == 0 {
+			sub.Backoff.Max = Duration(5 * time.Second)
+		}
+		if sub.DeadLetterTopic == "" && sub.Topic != "" {
+			sub.DeadLetterTopic = sub.Topic + ".dlq"
+		}
+		if sub.Concurrency == 0 {
+			sub.Concurrency = 1
+			if !sub.Ordered {
+				sub.Concurrency = 4
+			}
+		}
+		if sub.Timeout == 0 {
+			sub.Timeout = Duration(10 * time.Second)
+		}
+		if sub.Start == "" {
+			sub.Start = "earliest"
+		}
+	}
 	for i := range c.Clusters {
 		cl := &c.Clusters[i]
 		if cl.LB == "" {
@@ -161,8 +191,17 @@ func Validate(c *Config) Problems {
 }
 
 type checker struct {
-	src   *Source
-	probs Problems
+	src     *Source
+	probs   Problems
+	brokers map[string]bool
+	bnames  []string
+}
+
+func (k *checker) brokerHint(name string) string {
+	if s := Suggest(name, k.bnames); s != "" {
+		return fmt.Sprintf("did you mean %q? or define it under brokers", s)
+	}
+	return "define it under brokers"
 }
 
 func (k *checker) add(field, msg, hint string) {
@@ -199,8 +238,21 @@ func key(name string, i int) string {
 func (s *Source) validate() Problems {
 	c := s.Config
 	c.SetDefaults()
-	k := &checker{src: s}
+	k := &checker{src: s, brokers: map[string]bool{}}
 	k.admin(c)
+	for i, b := range c.Brokers {
+		path := fmt.Sprintf("brokers[%s]", key(b.Name, i))
+		switch {
+		case b.Name == "":
+			k.add(path+".name", "a broker needs a name", "routes and subscriptions refer to brokers by name")
+		case k.brokers[b.Name]:
+			k.add(path+".name", fmt.Sprintf("broker %q is defined twice", b.Name), "")
+		case b.Type == "":
+			k.add(path+".type", "a broker needs a type", "memory, redis, rabbitmq or kafka")
+		}
+		k.brokers[b.Name] = true
+		k.bnames = append(k.bnames, b.Name)
+	}
 	clusters := map[string]*Cluster{}
 	var clusterNames []string
 	for i := range c.Clusters {
@@ -280,7 +332,37 @@ func (s *Source) validate() Problems {
 			}
 		}
 	}
+	for i := range c.Subscriptions {
+		k.subscription(fmt.Sprintf("subscriptions[%s]", key(c.Subscriptions[i].Name, i)), &c.Subscriptions[i], names)
+	}
 	return k.probs
+}
+
+func (k *checker) subscription(path string, sub *Subscription, listeners map[string]bool) {
+	if sub.Name == "" {
+		k.add(path+".name", "a subscription needs a name", "it names the consumer in metrics and logs")
+	}
+	if !k.brokers[sub.Broker] {
+		k.add(path+".broker", fmt.Sprintf("subscription reads broker %q, which does not exist", sub.Broker), k.brokerHint(sub.Broker))
+	}
+	if sub.Topic == "" {
+		k.add(path+".topic", "a subscription needs a topic", "")
+	}
+	if !listeners[sub.Deliver.Listener] {
+		k.add(path+".deliver.listener", fmt.Sprintf("deliveries go to listener %q, which does not exist", sub.Deliver.Listener), "name one of the listeners: deliveries pass its routes and filters")
+	}
+	if !strings.HasPrefix(sub.Deliver.Path, "/") {
+		k.add(path+".deliver.path", fmt.Sprintf("delivery path %q must start with /", sub.Deliver.Path), "for example /events/orders")
+	}
+	if sub.Start != "" && sub.Start != "earliest" && sub.Start != "latest" {
+		k.add(path+".start", fmt.Sprintf("unknown start %q", sub.Start), "use earliest or latest")
+	}
+	if sub.MaxAttempts < 0 || sub.Concurrency < 0 {
+		k.add(path, "max_attempts and concurrency must not be negative", "")
+	}
+	if sub.Ordered && sub.Concurrency > 1 {
+		k.add(path+".concurrency", "ordered delivery handles one message at a time", "drop concurrency, or ordered")
+	}
 }
 
 func (k *checker) admin(c *Config) {
@@ -420,8 +502,14 @@ func (k *checker) route(path string, r *Route, clusters map[string]*Cluster, nam
 	if r.Redirect != nil {
 		actions++
 	}
+	if r.Publish != nil {
+		actions++
+		if r.Publish.Broker != "" && !k.brokers[r.Publish.Broker] {
+			k.add(path+".publish.broker", fmt.Sprintf("route publishes to broker %q, which does not exist", r.Publish.Broker), k.brokerHint(r.Publish.Broker))
+		}
+	}
 	if actions != 1 {
-		k.add(path, "a route needs exactly one of cluster, weighted_clusters, direct_response and redirect", "")
+		k.add(path, "a route needs exactly one of cluster, weighted_clusters, direct_response, redirect and publish", "")
 	}
 	var targets []*Cluster
 	checkCluster := func(field, name string) {

@@ -81,13 +81,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-func (s *Server) adminReady(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) adminReady(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case s.draining.Load():
 		http.Error(w, "draining", http.StatusServiceUnavailable)
 	case s.snap.Load() == nil:
 		http.Error(w, "no config applied yet", http.StatusServiceUnavailable)
 	default:
+		var bad []string
+		for name, err := range s.msg.health(r.Context()) {
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("broker %s: %v", name, err))
+			}
+		}
+		if len(bad) > 0 {
+			sort.Strings(bad)
+			http.Error(w, strings.Join(bad, "\n"), http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(w, "LIVE")
 	}
 }

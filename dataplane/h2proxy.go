@@ -71,6 +71,8 @@ func (s *Server) handleHTTP(l *listener, w http.ResponseWriter, r *http.Request)
 		rw.Write(rt.directBody)
 	case rt.redirect != nil:
 		s.redirectHTTP(rw, r, rt)
+	case rt.cfg.Publish != nil:
+		s.publishHTTP(rw, r, rt)
 	default:
 		host, attempts = s.forwardHTTP(rw, r, rt, start, grpc, peer)
 	}

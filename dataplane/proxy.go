@@ -68,6 +68,8 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
 	case rt.redirect != nil:
 		s.redirect(ctx, rt)
+	case rt.cfg.Publish != nil:
+		s.publishFast(ctx, rt)
 	default:
 		host, attempts := s.forward(ctx, rt, start)
 		for i := len(streams) - 1; i >= 0; i-- {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
+	"github.com/wasmesh/wasmesh/brokers"
 	"github.com/wasmesh/wasmesh/conf"
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 	"github.com/wasmesh/wasmesh/dataplane/internal/tlsutil"
@@ -58,6 +59,8 @@ type Server struct {
 	sourcesMu sync.Mutex
 	sources   map[string]func() any
 
+	msg *messaging
+
 	cfgAccessLog bool
 	accessLog    *slog.Logger
 	admin        *adminServer
@@ -82,6 +85,9 @@ func New(opts Options) *Server {
 		accessLog: opts.AccessLog,
 	}
 	s.mgr = upstream.NewManager(ctx, s.stats, s.log)
+	bm := brokers.NewMetrics("meshd")
+	s.stats.Registry.MustRegister(bm)
+	s.msg = newMessaging(s.log, bm)
 	return s
 }
 
@@ -156,6 +162,13 @@ func (s *Server) Apply(cfg *conf.Config, version string) error {
 		}
 		fresh = append(fresh, ln)
 	}
+	nextBrokers, err := s.msg.prepare(s.ctx, cfg)
+	if err != nil {
+		for _, f := range fresh {
+			f.ln.Close()
+		}
+		return fmt.Errorf("apply: %w", err)
+	}
 	// Commit: from here on nothing fails.
 	s.mgr.Commit(clusters)
 	var retired []*listener
@@ -178,6 +191,7 @@ func (s *Server) Apply(cfg *conf.Config, version string) error {
 		go s.closeListener(old, cfg.DrainTimeout.D())
 	}
 	s.snap.Store(snap)
+	s.msg.commit(s, cfg, nextBrokers)
 	s.stats.ConfigInfo.Reset()
 	s.stats.ConfigInfo.WithLabelValues(version).Set(1)
 	return nil
@@ -377,6 +391,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.admin != nil {
 		s.admin.close()
 	}
+	s.msg.close()
 	s.mgr.Close()
 	s.cancel()
 	return firstErr

@@ -1,0 +1,340 @@
+package dataplane
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/wasmesh/wasmesh/brokers"
+	"github.com/wasmesh/wasmesh/brokers/cloudevents"
+	"github.com/wasmesh/wasmesh/brokers/middleware"
+	"github.com/wasmesh/wasmesh/conf"
+)
+
+// messaging is the gateway's runtime: broker connections kept by name
+// across reloads while their settings stay the same, and the running
+// subscriptions.
+type messaging struct {
+	mu      sync.Mutex
+	log     *slog.Logger
+	metrics *brokers.Metrics
+	brokers map[string]*brokerEntry
+	subs    map[string]*subEntry
+}
+
+type brokerEntry struct {
+	key string
+	b   brokers.Broker
+}
+
+type subEntry struct {
+	key    string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newMessaging(log *slog.Logger, m *brokers.Metrics) *messaging {
+	return &messaging{log: log, metrics: m, brokers: map[string]*brokerEntry{}, subs: map[string]*subEntry{}}
+}
+
+func jsonKey(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// prepare opens the brokers of cfg that are new or changed. Nothing in use
+// changes: commit does that once the whole reload is known to be good.
+func (m *messaging) prepare(ctx context.Context, cfg *conf.Config) (map[string]*brokerEntry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	next := map[string]*brokerEntry{}
+	var opened []brokers.Broker
+	fail := func(err error) (map[string]*brokerEntry, error) {
+		for _, b := range opened {
+			_ = b.Close(context.Background())
+		}
+		return nil, err
+	}
+	for _, bc := range cfg.Brokers {
+		k := jsonKey(bc)
+		if old, ok := m.brokers[bc.Name]; ok && old.key == k {
+			next[bc.Name] = old
+			continue
+		}
+		var opts json.RawMessage
+		if len(bc.Options) > 0 {
+			opts = json.RawMessage(jsonKey(bc.Options))
+		}
+		octx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		b, err := brokers.Open(octx, brokers.Config{Name: bc.Name, Type: bc.Type, URL: bc.URL, Options: opts}, brokers.Env{Metrics: m.metrics, Logger: m.log})
+		cancel()
+		if err != nil {
+			return fail(fmt.Errorf("broker %s: %w", bc.Name, err))
+		}
+		opened = append(opened, b)
+		next[bc.Name] = &brokerEntry{key: k, b: b}
+	}
+	return next, nil
+}
+
+// commit makes next the broker set, restarts the subscriptions whose
+// definition (or broker) changed, and closes brokers no longer used.
+func (m *messaging) commit(s *Server, cfg *conf.Config, next map[string]*brokerEntry) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	want := map[string]conf.Subscription{}
+	for _, sub := range cfg.Subscriptions {
+		want[sub.Name] = sub
+	}
+	for name, e := range m.subs {
+		sub, ok := want[name]
+		if !ok || e.key != jsonKey(sub)+next[sub.Broker].key || m.brokers[sub.Broker] != next[sub.Broker] {
+			e.cancel()
+			<-e.done
+			delete(m.subs, name)
+		}
+	}
+	for name, old := range m.brokers {
+		if next[name] != old {
+			go func(b brokers.Broker) {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = b.Close(ctx)
+			}(old.b)
+		}
+	}
+	m.brokers = next
+	for name, sub := range want {
+		if _, running := m.subs[name]; running {
+			continue
+		}
+		ctx, cancel := context.WithCancel(s.ctx)
+		e := &subEntry{key: jsonKey(sub) + next[sub.Broker].key, cancel: cancel, done: make(chan struct{})}
+		m.subs[name] = e
+		go func() {
+			defer close(e.done)
+			m.run(ctx, s, sub, next[sub.Broker].b)
+		}()
+	}
+}
+
+func (m *messaging) get(name string) (brokers.Broker, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.brokers[name]
+	if !ok {
+		return nil, false
+	}
+	return e.b, true
+}
+
+// health reports each broker's state for /ready.
+func (m *messaging) health(ctx context.Context) map[string]error {
+	m.mu.Lock()
+	bs := make(map[string]brokers.Broker, len(m.brokers))
+	for n, e := range m.brokers {
+		bs[n] = e.b
+	}
+	m.mu.Unlock()
+	out := map[string]error{}
+	for n, b := range bs {
+		out[n] = b.Health(ctx)
+	}
+	return out
+}
+
+func (m *messaging) close() {
+	m.mu.Lock()
+	subs, bs := m.subs, m.brokers
+	m.subs, m.brokers = map[string]*subEntry{}, map[string]*brokerEntry{}
+	m.mu.Unlock()
+	for _, e := range subs {
+		e.cancel()
+		<-e.done
+	}
+	for _, e := range bs {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = e.b.Close(ctx)
+		cancel()
+	}
+}
+
+// run consumes one subscription until ctx ends, delivering each message to
+// the app as a POST through meshd's own listener, so the listener's routes
+// and filters apply. A 2xx acks; a 4xx other than 408 and 429 is a
+// permanent refusal, dead-lettered at once; anything else is retried with
+// backoff, then dead-lettered.
+func (m *messaging) run(ctx context.Context, s *Server, sub conf.Subscription, b brokers.Broker) {
+	client := &fasthttp.Client{NoDefaultUserAgentHeader: true, MaxConnsPerHost: max(sub.Concurrency, 1) * 2}
+	deliver := func(ctx context.Context, d *brokers.Delivery) error {
+		addr := s.Addr(sub.Deliver.Listener)
+		if addr == "" {
+			return fmt.Errorf("listener %s is not running", sub.Deliver.Listener)
+		}
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		hdrs, body := cloudevents.EncodeBinary(d.Message)
+		req.SetRequestURI("http://" + addr + sub.Deliver.Path)
+		req.Header.SetMethod(http.MethodPost)
+		for k, v := range hdrs {
+			req.Header.Set(k, v)
+		}
+		req.Header.Set("X-Meshd-Subscription", sub.Name)
+		req.Header.Set("X-Meshd-Delivery-Attempt", itoa(d.Attempt))
+		req.SetBodyRaw(body)
+		deadline, ok := ctx.Deadline()
+		if !ok {
+			deadline = time.Now().Add(sub.Timeout.D())
+		}
+		if err := client.DoDeadline(req, resp, deadline); err != nil {
+			return fmt.Errorf("deliver to %s: %w", sub.Deliver.Path, err)
+		}
+		code := resp.StatusCode()
+		switch {
+		case code >= 200 && code < 300:
+			return nil
+		case code >= 400 && code < 500 && code != 408 && code != 429:
+			return brokers.Permanent(fmt.Errorf("app refused the message: %d %s", code, strings.TrimSpace(string(resp.Body()))))
+		}
+		return fmt.Errorf("app answered %d", code)
+	}
+	h := brokers.Chain(
+		middleware.Recover(m.log),
+		middleware.CorrelationID(),
+		middleware.DeadLetter(b, sub.DeadLetterTopic, middleware.DeadLetterOptions{MaxAttempts: sub.MaxAttempts, Metrics: m.metrics, Broker: sub.Broker}),
+		middleware.Retry(middleware.RetryOptions{MaxAttempts: sub.MaxAttempts, Base: sub.Backoff.Base.D(), Max: sub.Backoff.Max.D()}),
+		middleware.Timeout(sub.Timeout.D()),
+	)(deliver)
+	opts := brokers.SubscribeOptions{Group: sub.Group, Consumer: sub.Name}
+	if sub.Start == "latest" {
+		opts.Start = brokers.StartLatest
+	}
+	conc := sub.Concurrency
+	if sub.Ordered {
+		conc = 1
+	}
+	for ctx.Err() == nil {
+		err := brokers.Serve(ctx, b, sub.Topic, opts, h, brokers.ServeOptions{Concurrency: conc, Logger: m.log})
+		if ctx.Err() != nil {
+			return
+		}
+		m.log.Warn("subscription stopped; restarting", "subscription", sub.Name, "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// publish is the gateway's POST: decode the CloudEvent(s), publish, and
+// say how it went as an HTTP status. 204 only once the broker confirmed.
+func (m *messaging) publish(ctx context.Context, method, broker, topic string, header func(string) string, body []byte) (int, string) {
+	if method != http.MethodPost {
+		return http.StatusMethodNotAllowed, "publish with POST\n"
+	}
+	b, ok := m.get(broker)
+	if !ok {
+		return http.StatusNotFound, fmt.Sprintf("no broker %q\n", broker)
+	}
+	if err := brokers.ValidateTopic(topic); err != nil {
+		return http.StatusBadRequest, err.Error() + "\n"
+	}
+	msgs, _, err := cloudevents.Decode(cloudevents.Header(header), body)
+	if err != nil {
+		return http.StatusBadRequest, err.Error() + "\n"
+	}
+	if err := b.Publish(ctx, topic, msgs...); err != nil {
+		switch {
+		case errors.Is(err, brokers.ErrBadInput):
+			return http.StatusBadRequest, err.Error() + "\n"
+		case errors.Is(err, brokers.ErrUnroutable):
+			return http.StatusUnprocessableEntity, err.Error() + "\n"
+		case errors.Is(err, context.DeadlineExceeded):
+			return http.StatusGatewayTimeout, "broker did not confirm in time: " + err.Error() + "\n"
+		}
+		return http.StatusServiceUnavailable, "broker unavailable: " + err.Error() + "\n"
+	}
+	return http.StatusNoContent, ""
+}
+
+// publishTarget names the broker and topic of a publish request: from the
+// route's config, else from the path after the matched prefix.
+func publishTarget(rt *routeSnap, path string) (string, string, bool) {
+	p := rt.cfg.Publish
+	if p.Broker != "" && p.Topic != "" {
+		return p.Broker, p.Topic, true
+	}
+	rest := strings.TrimPrefix(path, rt.cfg.Match.Prefix)
+	rest = strings.Trim(rest, "/")
+	parts := strings.SplitN(rest, "/", 2)
+	switch {
+	case p.Broker != "" && rest != "":
+		return p.Broker, rest, true
+	case p.Broker == "" && len(parts) == 2 && parts[0] != "" && parts[1] != "":
+		return parts[0], parts[1], true
+	}
+	return "", "", false
+}
+
+func (s *Server) publishFast(ctx *fasthttp.RequestCtx, rt *routeSnap) {
+	broker, topic, ok := publishTarget(rt, string(ctx.Path()))
+	if !ok {
+		localReply(ctx, http.StatusNotFound, "publish to PREFIX/{broker}/{topic}\n")
+		return
+	}
+	if ctx.Request.Header.ContentLength() > maxPublishBody {
+		localReply(ctx, http.StatusRequestEntityTooLarge, "message too large\n")
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.Background(), rt.timeout)
+	defer cancel()
+	status, msg := s.msg.publish(pctx, string(ctx.Method()), broker, topic, func(name string) string {
+		return string(ctx.Request.Header.Peek(name))
+	}, ctx.Request.Body())
+	if status == http.StatusNoContent {
+		ctx.Response.SetStatusCode(status)
+		return
+	}
+	localReply(ctx, status, msg)
+}
+
+const maxPublishBody = 8 << 20
+
+func (s *Server) publishHTTP(rw *respWriter, r *http.Request, rt *routeSnap) {
+	broker, topic, ok := publishTarget(rt, r.URL.Path)
+	if !ok {
+		rw.local(http.StatusNotFound, "publish to PREFIX/{broker}/{topic}\n", grpcUnimplemented)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxPublishBody+1))
+	if err != nil {
+		rw.local(http.StatusBadRequest, "read body: "+err.Error()+"\n", grpcInternal)
+		return
+	}
+	if len(body) > maxPublishBody {
+		rw.local(http.StatusRequestEntityTooLarge, "message too large\n", grpcResourceExhausted)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), rt.timeout)
+	defer cancel()
+	status, msg := s.msg.publish(ctx, r.Method, broker, topic, r.Header.Get, body)
+	if status == http.StatusNoContent {
+		rw.WriteHeader(status)
+		return
+	}
+	rw.local(status, msg, grpcFromHTTP(status))
+}
+
+// Broker returns a broker of the config in force by name, for programs
+// that embed the data plane and want to publish or inspect directly.
+func (s *Server) Broker(name string) (brokers.Broker, bool) { return s.msg.get(name) }
