@@ -56,6 +56,8 @@ func (s *Server) ServeAdmin(addr string, drain func()) (string, error) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "version": s.snap.Load().version})
 	})
+	mux.HandleFunc("POST /messaging/publish", s.adminPublish)
+	mux.HandleFunc("GET /messaging/tail", s.adminTail)
 	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusAccepted, map[string]any{"draining": true})
 		if drain != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -338,3 +339,72 @@ func (s *Server) publishHTTP(rw *respWriter, r *http.Request, rt *routeSnap) {
 // Broker returns a broker of the config in force by name, for programs
 // that embed the data plane and want to publish or inspect directly.
 func (s *Server) Broker(name string) (brokers.Broker, bool) { return s.msg.get(name) }
+
+// adminPublish is meshctl pub: the same publish as the gateway's, from the
+// admin API (broker and topic as query parameters).
+func (s *Server) adminPublish(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxPublishBody))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	q := r.URL.Query()
+	status, msg := s.msg.publish(r.Context(), http.MethodPost, q.Get("broker"), q.Get("topic"), r.Header.Get, body)
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return
+	}
+	http.Error(w, strings.TrimSpace(msg), status)
+}
+
+// TailMessage is one line of /messaging/tail.
+type TailMessage struct {
+	ID      string            `json:"id"`
+	Key     string            `json:"key,omitempty"`
+	Type    string            `json:"type,omitempty"`
+	Source  string            `json:"source,omitempty"`
+	Time    time.Time         `json:"time"`
+	Attempt int               `json:"attempt"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Payload string            `json:"payload"`
+}
+
+// adminTail is meshctl sub: it consumes topic in its own group (a queue
+// for RabbitMQ, where it competes with other consumers) and streams each
+// message as a JSON line, acking it, until the client goes away.
+func (s *Server) adminTail(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	b, ok := s.msg.get(q.Get("broker"))
+	if !ok {
+		http.Error(w, fmt.Sprintf("no broker %q", q.Get("broker")), http.StatusNotFound)
+		return
+	}
+	group := q.Get("group")
+	opts := brokers.SubscribeOptions{Group: group, Start: brokers.StartLatest}
+	if group == "" {
+		opts.Group = "meshctl-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	if q.Get("from") == "earliest" {
+		opts.Start = brokers.StartEarliest
+	}
+	ch, err := b.Subscribe(r.Context(), q.Get("topic"), opts)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	flush := func() {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	flush()
+	enc := json.NewEncoder(w)
+	for d := range ch {
+		m := d.Message
+		_ = enc.Encode(TailMessage{ID: m.ID, Key: m.Key, Type: m.Type, Source: m.Source, Time: m.Time, Attempt: d.Attempt, Headers: m.Headers, Payload: string(m.Payload)})
+		flush()
+		_ = d.Ack(r.Context())
+	}
+}
