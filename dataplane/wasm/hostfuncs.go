@@ -107,7 +107,7 @@ func (v *vm) out(ctx context.Context, data []byte, str string, retPtr, retSize u
 	return abi.StatusOK
 }
 
-func (v *vm) headerMap(t uint64) HeaderMap {
+func (v *vm) headerMap(t uint32) HeaderMap {
 	s := v.eff
 	switch t {
 	case abi.MapCallResponseHeaders:
@@ -137,7 +137,7 @@ func (v *vm) headerMap(t uint64) HeaderMap {
 	return nil
 }
 
-func (v *vm) buffer(t uint64) ([]byte, bool) {
+func (v *vm) buffer(t uint32) ([]byte, bool) {
 	switch t {
 	case abi.BufferRequestBody:
 		if v.eff != nil {
@@ -276,8 +276,8 @@ var logLevels = [...]slog.Level{slog.LevelDebug - 4, slog.LevelDebug, slog.Level
 var hostFns = []hostFn{
 	{"proxy_log", i32s(3), func(ctx context.Context, v *vm, m api.Memory, s []uint64) abi.Status {
 		lvl := slog.LevelInfo
-		if s[0] < uint64(len(logLevels)) {
-			lvl = logLevels[s[0]]
+		if u32(s[0]) < uint32(len(logLevels)) {
+			lvl = logLevels[u32(s[0])]
 		}
 		if !v.p.log.Enabled(ctx, lvl) {
 			return abi.StatusOK
@@ -428,7 +428,7 @@ var hostFns = []hostFn{
 		return abi.StatusOK
 	}},
 	{"proxy_get_header_map_value", i32s(5), func(ctx context.Context, v *vm, m api.Memory, s []uint64) abi.Status {
-		h := v.headerMap(s[0])
+		h := v.headerMap(u32(s[0]))
 		if h == nil {
 			return abi.StatusNotFound
 		}
@@ -446,7 +446,7 @@ var hostFns = []hostFn{
 		return v.out(ctx, nil, val, s[3], s[4])
 	}},
 	{"proxy_get_header_map_pairs", i32s(3), func(ctx context.Context, v *vm, m api.Memory, s []uint64) abi.Status {
-		h := v.headerMap(s[0])
+		h := v.headerMap(u32(s[0]))
 		if h == nil {
 			return abi.StatusNotFound
 		}
@@ -455,7 +455,7 @@ var hostFns = []hostFn{
 		return v.out(ctx, v.scratch, "", s[1], s[2])
 	}},
 	{"proxy_set_header_map_pairs", i32s(3), func(ctx context.Context, v *vm, m api.Memory, s []uint64) abi.Status {
-		h := v.headerMap(s[0])
+		h := v.headerMap(u32(s[0]))
 		if h == nil {
 			return abi.StatusNotFound
 		}
@@ -483,7 +483,7 @@ var hostFns = []hostFn{
 		return editHeader(v, m, s, func(h HeaderMap, k, val string) { h.Set(k, val) })
 	}},
 	{"proxy_remove_header_map_value", i32s(3), func(ctx context.Context, v *vm, m api.Memory, s []uint64) abi.Status {
-		h := v.headerMap(s[0])
+		h := v.headerMap(u32(s[0]))
 		if h == nil {
 			return abi.StatusNotFound
 		}
@@ -495,7 +495,7 @@ var hostFns = []hostFn{
 		return abi.StatusOK
 	}},
 	{"proxy_get_header_map_size", i32s(2), func(ctx context.Context, v *vm, m api.Memory, s []uint64) abi.Status {
-		h := v.headerMap(s[0])
+		h := v.headerMap(u32(s[0]))
 		if h == nil {
 			return abi.StatusNotFound
 		}
@@ -506,7 +506,7 @@ var hostFns = []hostFn{
 		return abi.StatusOK
 	}},
 	{"proxy_get_buffer_bytes", i32s(5), func(ctx context.Context, v *vm, m api.Memory, s []uint64) abi.Status {
-		buf, ok := v.buffer(s[0])
+		buf, ok := v.buffer(u32(s[0]))
 		if !ok {
 			return abi.StatusNotFound
 		}
@@ -525,7 +525,7 @@ var hostFns = []hostFn{
 		return v.out(ctx, b, "", s[3], s[4])
 	}},
 	{"proxy_get_buffer_status", i32s(3), func(ctx context.Context, v *vm, m api.Memory, s []uint64) abi.Status {
-		buf, ok := v.buffer(s[0])
+		buf, ok := v.buffer(u32(s[0]))
 		if !ok {
 			return abi.StatusNotFound
 		}
@@ -543,7 +543,7 @@ var hostFns = []hostFn{
 			return abi.StatusNotFound
 		}
 		var buf *[]byte
-		switch s[0] {
+		switch u32(s[0]) {
 		case abi.BufferRequestBody:
 			buf = &v.eff.reqBody
 		case abi.BufferResponseBody:
@@ -740,7 +740,7 @@ func contStream(ctx context.Context, v *vm, m api.Memory, s []uint64) abi.Status
 }
 
 func editHeader(v *vm, m api.Memory, s []uint64, f func(HeaderMap, string, string)) abi.Status {
-	h := v.headerMap(s[0])
+	h := v.headerMap(u32(s[0]))
 	if h == nil {
 		return abi.StatusNotFound
 	}
