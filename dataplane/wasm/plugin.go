@@ -191,9 +191,10 @@ closeNow:
 // pick returns a live VM, preferring an idle one; it returns it locked.
 func (p *Plugin) pick() (*vm, error) {
 	n := uint32(len(p.slots))
-	start := p.rr.Add(1)
+	// The first idle VM: under light load one VM takes most streams and
+	// keeps its caches (verified tokens, keys) warm.
 	for i := uint32(0); i < n; i++ {
-		v := p.slots[(start+i)%n].Load()
+		v := p.slots[i].Load()
 		if v != nil && !v.dead.Load() && v.mu.TryLock() {
 			if !v.dead.Load() {
 				return v, nil
@@ -201,6 +202,7 @@ func (p *Plugin) pick() (*vm, error) {
 			v.mu.Unlock()
 		}
 	}
+	start := p.rr.Add(1)
 	for i := uint32(0); i < n; i++ {
 		v := p.slots[(start+i)%n].Load()
 		if v != nil && !v.dead.Load() {
