@@ -176,7 +176,9 @@ type PluginConfig struct {
 	FailOpen bool
 	// PoolSize is the number of VMs; 0 means GOMAXPROCS.
 	PoolSize int
-	// CallDeadline bounds each call into the guest; 0 means 100ms.
+	// CallDeadline bounds each call into the guest; 0 means 500ms. Signature
+	// checks in a Go guest are slow (an ES384 verify takes milliseconds), so
+	// leave room for them on a loaded machine.
 	CallDeadline time.Duration
 	// StartDeadline bounds instantiating and configuring a VM; 0 means 10s.
 	StartDeadline time.Duration

@@ -59,7 +59,7 @@ func (r *Runtime) NewPlugin(ctx context.Context, cfg PluginConfig, host Host) (*
 		cfg.PoolSize = runtime.GOMAXPROCS(0)
 	}
 	if cfg.CallDeadline <= 0 {
-		cfg.CallDeadline = 100 * time.Millisecond
+		cfg.CallDeadline = 500 * time.Millisecond
 	}
 	if cfg.StartDeadline <= 0 {
 		cfg.StartDeadline = 10 * time.Second

@@ -43,6 +43,9 @@ func newRuntime(t testing.TB, cfg wasm.RuntimeConfig) *wasm.Runtime {
 
 func newPlugin(t testing.TB, r *wasm.Runtime, cfg wasm.PluginConfig, host wasm.Host) *wasm.Plugin {
 	t.Helper()
+	if cfg.CallDeadline == 0 {
+		cfg.CallDeadline = 5 * time.Second // the test machine is shared and slow under -race
+	}
 	p, err := r.NewPlugin(context.Background(), cfg, host)
 	if err != nil {
 		t.Fatal(err)
