@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/wasmesh/wasmesh/dataplane/wasm/internal/wasmbuild"
 )
 
 // needTool finds a build tool; in CI (CI=true) its absence fails the test.
@@ -94,7 +97,7 @@ func (e *unknownCluster) Error() string { return "unknown cluster " + e.name }
 
 func newTestRuntime(t testing.TB) *Runtime {
 	t.Helper()
-	r, err := NewRuntime(context.Background(), RuntimeConfig{CacheDir: filepath.Join(os.TempDir(), "wasmesh-test-cache")})
+	r, err := NewRuntime(context.Background(), RuntimeConfig{CacheDir: wasmbuild.CacheDir, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,4 +125,12 @@ func reqHeaders(kv ...string) *Headers {
 		h.Add(kv[i], kv[i+1])
 	}
 	return h
+}
+
+// quietLogger keeps test output readable; set WASMESH_TEST_LOG=1 to see logs.
+func quietLogger() *slog.Logger {
+	if os.Getenv("WASMESH_TEST_LOG") != "" {
+		return slog.Default()
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }

@@ -24,25 +24,26 @@ var abiMarkers = []string{"proxy_abi_version_0_2_1", "proxy_abi_version_0_2_0", 
 // calls into one VM are serialized, so concurrent requests never run on one
 // VM at the same time.
 type Plugin struct {
-	rt       *Runtime
-	cfg      PluginConfig
-	host     Host
-	log      *slog.Logger
-	ns       string
-	abi      string
-	wr       wazero.Runtime
-	compiled wazero.CompiledModule
-	configs  [][]byte       // root configs: [0] the plugin's, then per-route overrides
-	routeIdx map[string]int // route name → config index, -1 when disabled
-	slots    []atomic.Pointer[vm]
-	rr       atomic.Uint32
-	counters *hostCounters
-	bg       context.Context // lives until Close; parent of async work
-	cancel   context.CancelFunc
-	inflight atomic.Int64
-	closed   atomic.Bool
-	repMu    sync.Mutex
-	wg       sync.WaitGroup // async goroutines (http calls, ticks, replacements)
+	rt        *Runtime
+	cfg       PluginConfig
+	host      Host
+	log       *slog.Logger
+	ns        string
+	abi       string
+	wr        wazero.Runtime
+	compiled  wazero.CompiledModule
+	configs   [][]byte       // root configs: [0] the plugin's, then per-route overrides
+	routeIdx  map[string]int // route name → config index, -1 when disabled
+	slots     []atomic.Pointer[vm]
+	rr        atomic.Uint32
+	counters  *hostCounters
+	bg        context.Context // lives until Close; parent of async work
+	cancel    context.CancelFunc
+	inflight  atomic.Int64
+	closed    atomic.Bool // draining: no VM replacement
+	vmsClosed atomic.Bool // VMs released: new streams fail by policy
+	repMu     sync.Mutex
+	wg        sync.WaitGroup // async goroutines (http calls, ticks, replacements)
 }
 
 // NewPlugin compiles cfg's module (through the Runtime's cache),
@@ -160,7 +161,10 @@ func (p *Plugin) Enabled(route string) bool {
 }
 
 // Close stops the plugin once the streams in flight are Done (or ctx ends),
-// then releases its VMs. Call it after swapping in a replacement.
+// then releases its VMs. Call it after swapping in a replacement; streams
+// started on it while it drains are still served. A stream started after
+// the VMs are released fails by the fail_open setting (never skips the
+// filter).
 func (p *Plugin) Close(ctx context.Context) error {
 	if !p.closed.CompareAndSwap(false, true) {
 		return nil
@@ -176,6 +180,7 @@ func (p *Plugin) Close(ctx context.Context) error {
 		}
 	}
 closeNow:
+	p.vmsClosed.Store(true)
 	p.cancel()
 	for i := range p.slots {
 		if v := p.slots[i].Load(); v != nil {
@@ -214,6 +219,9 @@ func (p *Plugin) pick() (*vm, error) {
 		}
 	}
 	// Every VM is dead and being replaced: build one now.
+	if p.vmsClosed.Load() {
+		return nil, errors.New("plugin closed")
+	}
 	p.repMu.Lock()
 	defer p.repMu.Unlock()
 	slot := int(start % n)
@@ -263,11 +271,16 @@ func (p *Plugin) replace(old *vm) {
 func (p *Plugin) NewStream(info StreamInfo) *Stream {
 	s := &Stream{p: p, info: info, resume: make(chan Action, 1)}
 	idx, ok := p.routeIdx[info.RouteName]
-	if ok && idx < 0 || p.closed.Load() {
+	if ok && idx < 0 {
 		s.disabled = true
 		return s
 	}
 	p.inflight.Add(1)
+	if p.vmsClosed.Load() {
+		s.failed = true
+		s.failErr = "plugin closed"
+		return s
+	}
 	v, err := p.pick()
 	if err != nil {
 		s.failed = true

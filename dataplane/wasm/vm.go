@@ -90,12 +90,28 @@ type tick struct {
 	running bool
 }
 
-// stderrLog forwards guest stdout/stderr (a Go guest's panic message) to slog.
-type stderrLog struct{ v *vm }
+// stderrLog forwards guest stdout/stderr (a Go guest's panic message) to
+// slog, one record per line. Writes happen inside guest calls, under v.mu.
+type stderrLog struct {
+	v   *vm
+	buf *[]byte
+}
 
 func (w stderrLog) Write(b []byte) (int, error) {
-	if msg := bytes.TrimSpace(b); len(msg) > 0 {
-		w.v.p.log.Warn("wasm guest output", "output", string(msg))
+	*w.buf = append(*w.buf, b...)
+	for {
+		i := bytes.IndexByte(*w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		if line := bytes.TrimSpace((*w.buf)[:i]); len(line) > 0 {
+			w.v.p.log.Warn("wasm guest output", "line", string(line))
+		}
+		*w.buf = (*w.buf)[i+1:]
+	}
+	if len(*w.buf) > 4096 {
+		w.v.p.log.Warn("wasm guest output", "line", string(*w.buf))
+		*w.buf = (*w.buf)[:0]
 	}
 	return len(b), nil
 }
@@ -110,7 +126,7 @@ func (p *Plugin) newVM(ctx context.Context, slot int) (*vm, []pendingCall, error
 		WithStartFunctions(). // _initialize is called below, explicitly
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithRandSource(rand.Reader).
-		WithStdout(stderrLog{v}).WithStderr(stderrLog{v})
+		WithStdout(stderrLog{v, new([]byte)}).WithStderr(stderrLog{v, new([]byte)})
 	ictx, cancel := context.WithTimeout(v.base, p.cfg.StartDeadline)
 	defer cancel()
 	if err := ctx.Err(); err != nil {

@@ -189,12 +189,13 @@ func TestGuestFailureIsolated(t *testing.T) {
 	tests := []struct {
 		mode, reason string
 		failOpen     bool
+		deadline     time.Duration
 	}{
-		{"t", "trap", false},
-		{"t", "trap", true},
-		{"l", "deadline", false},
-		{"m", "memory", false},
-		{"m", "memory", true},
+		{"t", "trap", false, 5 * time.Second},
+		{"t", "trap", true, 5 * time.Second},
+		{"l", "deadline", false, 200 * time.Millisecond},
+		{"m", "memory", false, 5 * time.Second},
+		{"m", "memory", true, 5 * time.Second},
 	}
 	for _, tt := range tests {
 		name := tt.reason
@@ -203,7 +204,7 @@ func TestGuestFailureIsolated(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			p := newTestPlugin(t, r, PluginConfig{Name: "fail-" + name, Wasm: wat, PoolSize: 1, FailOpen: tt.failOpen,
-				CallDeadline: 50 * time.Millisecond, MemoryLimitPages: 64}, nil)
+				CallDeadline: tt.deadline, MemoryLimitPages: 64}, nil)
 			s := p.NewStream(StreamInfo{RequestID: "bad"})
 			a := s.OnRequestHeaders(reqHeaders("x-wat-mode", tt.mode), true)
 			// Later callbacks of the failed stream fail the same way.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -30,8 +31,11 @@ func filterWasm(t testing.TB, name string) []byte {
 
 func newRuntime(t testing.TB, cfg wasm.RuntimeConfig) *wasm.Runtime {
 	t.Helper()
+	if cfg.Logger == nil && os.Getenv("WASMESH_TEST_LOG") == "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	if cfg.CacheDir == "" {
-		cfg.CacheDir = filepath.Join(os.TempDir(), "wasmesh-test-cache")
+		cfg.CacheDir = wasmbuild.CacheDir
 	}
 	r, err := wasm.NewRuntime(context.Background(), cfg)
 	if err != nil {

@@ -328,4 +328,3 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
-

@@ -19,6 +19,9 @@ import (
 
 var mu sync.Mutex
 
+// CacheDir is the wazero compilation cache tests share.
+var CacheDir = filepath.Join(os.TempDir(), "wasmesh-test-cache")
+
 // Build compiles the main package in pkgDir; hashDirs are other source trees
 // (the SDK, the module root) whose changes must trigger a rebuild. It
 // returns the path of the .wasm file.
@@ -52,12 +55,9 @@ func Build(pkgDir string, hashDirs ...string) (string, error) {
 	}
 	out := filepath.Join(dir, filepath.Base(abs)+"-"+hex.EncodeToString(h.Sum(nil))[:16]+".wasm")
 	if _, err := os.Stat(out); err == nil {
-		return out, nil
+		return out, precompile(out)
 	}
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
+	goBin := goTool()
 	tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
 	cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-o", tmp, ".")
 	cmd.Dir = abs
@@ -65,5 +65,34 @@ func Build(pkgDir string, hashDirs ...string) (string, error) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building Go guest %s: %w\n%s", pkgDir, err, b)
 	}
-	return out, os.Rename(tmp, out)
+	if err := os.Rename(tmp, out); err != nil {
+		return "", err
+	}
+	return out, precompile(out)
+}
+
+func goTool() string {
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		return "go"
+	}
+	return goBin
+}
+
+// precompile fills CacheDir with the module's machine code using a build
+// without -race (once per module), since wazero's compiler is very slow
+// under the race detector.
+func precompile(wasmPath string) error {
+	if !raceEnabled {
+		return nil
+	}
+	marker := wasmPath + ".precompiled"
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	cmd := exec.Command(goTool(), "run", "github.com/wasmesh/wasmesh/dataplane/wasm/internal/precompile", "-cache", CacheDir, wasmPath)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("precompiling %s: %w\n%s", wasmPath, err, b)
+	}
+	return os.WriteFile(marker, nil, 0o644)
 }
