@@ -132,5 +132,5 @@ func quietLogger() *slog.Logger {
 	if os.Getenv("WASMESH_TEST_LOG") != "" {
 		return slog.Default()
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError + 8}))
 }

@@ -266,7 +266,8 @@ func (s *Stream) Done() {
 		return
 	}
 	v.setEff(s.id, s)
-	for _, f := range []api.Function{v.fn.onDone, v.fn.onLog, v.fn.onDelete} {
+	fns := [3]api.Function{v.fn.onDone, v.fn.onLog, v.fn.onDelete}
+	for _, f := range fns {
 		if _, err := v.invoke(s.p.cfg.CallDeadline, f, uint64(s.id)); err != nil {
 			v.fail(err)
 			break

@@ -29,6 +29,30 @@ var failReasons = [...]string{"trap", "deadline", "memory", "exit"}
 
 type vmKey struct{}
 
+// watchCtx is a VM's call context. Its Done channel closes when a call runs
+// past its deadline (the VM's timer fires); wazero then closes the module
+// (WithCloseOnContextDone). One per VM, reused by every call, so a call
+// costs a timer Reset/Stop instead of a context and a timer allocation.
+type watchCtx struct {
+	context.Context // carries vmKey
+	done            chan struct{}
+	once            sync.Once
+}
+
+func (w *watchCtx) Done() <-chan struct{}       { return w.done }
+func (w *watchCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (w *watchCtx) Err() error {
+	select {
+	case <-w.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+func (w *watchCtx) expire() { w.once.Do(func() { close(w.done) }) }
+
+var errDeadline = errors.New("guest call ran past its deadline")
+
 type pendingCall struct {
 	token   uint32
 	ctxID   uint32
@@ -55,13 +79,14 @@ type guestFns struct {
 // vm is one module instance. mu serializes every call into it; the fields
 // below mu are guarded by it.
 type vm struct {
-	p    *Plugin
-	slot int
-	mod  api.Module
-	fn   guestFns
-	hdr3 bool // headers callbacks take end_of_stream (0.2.x)
-	base context.Context
-	dead atomic.Bool
+	p     *Plugin
+	slot  int
+	mod   api.Module
+	fn    guestFns
+	hdr3  bool // headers callbacks take end_of_stream (0.2.x)
+	base  *watchCtx
+	timer *time.Timer
+	dead  atomic.Bool
 
 	mu       sync.Mutex
 	stack    [8]uint64
@@ -120,7 +145,9 @@ func (w stderrLog) Write(b []byte) (int, error) {
 // guest made while starting, for the caller to dispatch.
 func (p *Plugin) newVM(ctx context.Context, slot int) (*vm, []pendingCall, error) {
 	v := &vm{p: p, slot: slot, streams: make(map[uint32]*Stream), ticks: make(map[uint32]*tick)}
-	v.base = context.WithValue(context.Background(), vmKey{}, v)
+	v.base = &watchCtx{Context: context.WithValue(context.Background(), vmKey{}, v), done: make(chan struct{})}
+	v.timer = time.AfterFunc(time.Hour, v.base.expire)
+	v.timer.Stop()
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions(). // _initialize is called below, explicitly
@@ -230,9 +257,7 @@ func (v *vm) invoke(d time.Duration, fn api.Function, args ...uint64) (uint64, e
 		return 0, errors.New("vm closed")
 	}
 	copy(v.stack[:], args)
-	ctx, cancel := context.WithTimeout(v.base, d)
-	err := fn.CallWithStack(ctx, v.stack[:])
-	cancel()
+	err := v.call(d, fn, v.stack[:])
 	v.p.counters.calls.Add(1)
 	if err != nil {
 		return 0, err
@@ -242,15 +267,23 @@ func (v *vm) invoke(d time.Duration, fn api.Function, args ...uint64) (uint64, e
 		v.sinceGC++
 		if v.sinceGC >= v.p.cfg.GCEvery {
 			v.sinceGC = 0
-			ctx, cancel := context.WithTimeout(v.base, d)
-			err = v.fn.gc.CallWithStack(ctx, v.stack[:])
-			cancel()
-			if err != nil {
+			if err := v.call(d, v.fn.gc, v.stack[:]); err != nil {
 				return 0, fmt.Errorf("wasmesh_gc: %w", err)
 			}
 		}
 	}
 	return r, nil
+}
+
+// call runs fn under the VM's deadline timer.
+func (v *vm) call(d time.Duration, fn api.Function, stack []uint64) error {
+	v.timer.Reset(d)
+	err := fn.CallWithStack(v.base, stack)
+	if !v.timer.Stop() && err == nil {
+		// The deadline fired as the call returned: the module is closing.
+		err = errDeadline
+	}
+	return err
 }
 
 // classify names why a call failed.
@@ -267,6 +300,9 @@ func (v *vm) classify(err error) int {
 			return reasonMemory
 		}
 		return reasonExit
+	}
+	if errors.Is(err, errDeadline) {
+		return reasonDeadline
 	}
 	if nearLimit {
 		return reasonMemory
@@ -304,6 +340,7 @@ func (v *vm) close() {
 	}
 	v.closed = true
 	v.dead.Store(true)
+	v.timer.Stop()
 	for _, t := range v.ticks {
 		if t.running {
 			close(t.stop)

@@ -32,7 +32,7 @@ func filterWasm(t testing.TB, name string) []byte {
 func newRuntime(t testing.TB, cfg wasm.RuntimeConfig) *wasm.Runtime {
 	t.Helper()
 	if cfg.Logger == nil && os.Getenv("WASMESH_TEST_LOG") == "" {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError + 8}))
 	}
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = wasmbuild.CacheDir
