@@ -2,6 +2,8 @@ package filtertests
 
 import (
 	"fmt"
+	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -107,5 +109,30 @@ func BenchmarkFiltersParallel(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// rssBytes reads the process's resident set size.
+func rssBytes(b *testing.B) int64 {
+	raw, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		b.Skip("no /proc/self/statm")
+	}
+	var size, rss int64
+	fmt.Sscan(string(raw), &size, &rss)
+	return rss * int64(os.Getpagesize())
+}
+
+// BenchmarkResidentMemory reports the resident memory the three built-in
+// filters add once loaded (2 VMs each) and warmed by requests, in MB.
+func BenchmarkResidentMemory(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		runtime.GC()
+		before := rssBytes(b)
+		auth, jwtP, rlP, trP := benchPlugins(b)
+		benchChain(b, []*wasm.Plugin{trP, jwtP, rlP}, auth)
+		runtime.GC()
+		b.ReportMetric(float64(rssBytes(b)-before)/(1<<20), "added-rss-MB")
+		b.ReportMetric(float64(rssBytes(b))/(1<<20), "total-rss-MB")
 	}
 }
