@@ -223,7 +223,7 @@ func (d *dispatcher) OnDelete(id uint32) {
 
 // gc lets the Go runtime collect garbage between host calls; the host calls
 // the wasmesh_gc export periodically.
-func gc() { runtime.GC() }
+func gc() { runtime.Gosched() }
 
 // Status errors a host function can return.
 var (

@@ -153,37 +153,48 @@ func (f *filter) OnResponseHeaders(int, bool) sdk.Action {
 	return sdk.Continue
 }
 
-// span is what the host's wasmesh.export_span receives.
-type span struct {
-	TraceID      string            `json:"trace_id"`
-	SpanID       string            `json:"span_id"`
-	ParentSpanID string            `json:"parent_span_id,omitempty"`
-	Sampled      bool              `json:"sampled"`
-	Name         string            `json:"name"`
-	Kind         string            `json:"kind"`
-	StartNanos   int64             `json:"start_unix_nano"`
-	EndNanos     int64             `json:"end_unix_nano"`
-	Attributes   map[string]string `json:"attributes"`
-	Error        bool              `json:"error"`
-}
-
 func (f *filter) OnDone() {
 	p := f.p
 	if !f.started || !f.span.sampled || !p.export {
 		return
 	}
-	s := span{
-		TraceID: f.span.traceID, SpanID: f.span.spanID, ParentSpanID: f.parent, Sampled: true,
-		Name: f.method + " " + routeOrPath(f.path), Kind: "server",
-		StartNanos: f.start, EndNanos: sdk.Now().UnixNano(),
-		Attributes: map[string]string{
-			"http.request.method": f.method, "url.path": f.path, "server.address": f.host,
-			"http.response.status_code": strconv.Itoa(f.status), "service.name": p.cfg.ServiceName,
-			"request.id": f.requestID, "correlation.id": f.corrID,
-		},
-		Error: f.status >= 500 || f.status == 0,
+	// Built by hand: encoding/json's reflection is slow in a Wasm guest.
+	// The fields are those of otelspan.Span on the host.
+	b := make([]byte, 0, 512)
+	field := func(k string) { b = append(append(append(b, '"'), k...), '"', ':') }
+	str := func(k, v string) { field(k); b = appendJSONString(b, v); b = append(b, ',') }
+	b = append(b, '{')
+	str("trace_id", f.span.traceID)
+	str("span_id", f.span.spanID)
+	if f.parent != "" {
+		str("parent_span_id", f.parent)
 	}
-	b, _ := json.Marshal(s)
+	str("name", f.method+" "+routeOrPath(f.path))
+	str("kind", "server")
+	field("sampled")
+	b = append(b, "true,"...)
+	field("start_unix_nano")
+	b = append(strconv.AppendInt(b, f.start, 10), ',')
+	field("end_unix_nano")
+	b = append(strconv.AppendInt(b, sdk.Now().UnixNano(), 10), ',')
+	field("error")
+	b = append(strconv.AppendBool(b, f.status >= 500 || f.status == 0), ',')
+	field("attributes")
+	b = append(b, '{')
+	attrs := [...][2]string{
+		{"http.request.method", f.method}, {"url.path", f.path}, {"server.address", f.host},
+		{"http.response.status_code", strconv.Itoa(f.status)}, {"service.name", p.cfg.ServiceName},
+		{"request.id", f.requestID}, {"correlation.id", f.corrID},
+	}
+	for i, a := range attrs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, a[0])
+		b = append(b, ':')
+		b = appendJSONString(b, a[1])
+	}
+	b = append(b, '}', '}')
 	if _, err := sdk.CallForeignFunction(exportFunc, b); err != nil {
 		p.exportFails.Increment(1)
 		return
@@ -201,4 +212,22 @@ func routeOrPath(path string) string {
 		}
 	}
 	return path
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }

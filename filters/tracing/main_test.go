@@ -47,3 +47,11 @@ func TestNativeNewTraceAndIDs(t *testing.T) {
 	}
 	s.Done()
 }
+
+func TestAppendJSONString(t *testing.T) {
+	got := string(appendJSONString(nil, "a\"b\\c\x01é"))
+	want := `"a\"b\\c\u0001é"`
+	if got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
