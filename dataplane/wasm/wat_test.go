@@ -243,3 +243,33 @@ func TestGuestFailureIsolated(t *testing.T) {
 		})
 	}
 }
+
+// TestABI010 loads a module exporting only the 0.1.0 marker, with the
+// two-argument headers callback and proxy_continue_request.
+func TestABI010(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {}))
+	defer srv.Close()
+	r := newTestRuntime(t)
+	p := newTestPlugin(t, r, PluginConfig{Name: "abi010", Wasm: watModule(t, "abi010_filter"), PoolSize: 1},
+		netHost{clusters: map[string]string{"authz": srv.URL}})
+	if p.abi != "proxy_abi_version_0_1_0" {
+		t.Fatalf("abi = %s", p.abi)
+	}
+	s := p.NewStream(StreamInfo{})
+	defer s.Done()
+	h := reqHeaders()
+	if a := s.OnRequestHeaders(h, true); a != Pause {
+		t.Fatalf("action %v", a)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if a := s.Wait(ctx); a != Continue {
+		t.Fatalf("resumed with %v", a)
+	}
+	if v, _ := h.Get("x-abi"); v != "0.1.0" {
+		t.Fatalf("x-abi = %q", v)
+	}
+	if v, _ := h.Get("x-resumed"); v != "0.1.0" {
+		t.Fatalf("x-resumed = %q", v)
+	}
+}
