@@ -66,6 +66,24 @@ func TestGoGuest(t *testing.T) {
 			s.Done()
 		}
 	})
+	t.Run("out of memory then normal", func(t *testing.T) {
+		small := newTestPlugin(t, r, PluginConfig{Name: "go-oom", Wasm: bin, PoolSize: 1, MemoryLimitPages: 512, CallDeadline: 10 * time.Second}, nil)
+		s := small.NewStream(StreamInfo{})
+		a := s.OnRequestHeaders(reqHeaders("x-mode", "leak"), true)
+		s.Done()
+		if a != SendLocalResponse || !strings.Contains(string(s.LocalResponse().Body), "memory") {
+			t.Fatalf("leak: action %v %+v", a, s.LocalResponse())
+		}
+		s = small.NewStream(StreamInfo{})
+		h := reqHeaders()
+		if a := s.OnRequestHeaders(h, true); a != Continue {
+			t.Fatalf("after out of memory: %v", a)
+		}
+		s.Done()
+		if v, _ := h.Get("x-go"); v != "1" {
+			t.Fatal("next request not filtered")
+		}
+	})
 	t.Run("refused config", func(t *testing.T) {
 		_, err := r.NewPlugin(context.Background(), PluginConfig{Name: "go-refuse", Wasm: bin, PoolSize: 1, Config: []byte("refuse")}, nil)
 		if err == nil || !strings.Contains(err.Error(), "proxy_on_configure") {

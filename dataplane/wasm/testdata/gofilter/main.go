@@ -47,6 +47,13 @@ func (f *filter) OnRequestHeaders(n int, end bool) sdk.Action {
 		}
 		sink = sink[:0]
 		sdk.SetRequestHeader("x-allocated", strconv.Itoa(total))
+	case "leak":
+		// Keep 1 MiB blocks until the Go runtime runs out of memory.
+		for {
+			b := make([]byte, 1<<20)
+			b[0] = 1
+			sink = append(sink, b)
+		}
 	case "panic":
 		panic("boom")
 	case "call":
