@@ -79,8 +79,8 @@ func proxyOnHTTPCallResponse(id, token, nh, size, nt uint32) {
 //go:wasmexport proxy_on_queue_ready
 func proxyOnQueueReady(root, token uint32) { hostabi.G.OnQueueReady(root, token) }
 
-//go:wasmexport proxy_on_done
-func proxyOnDone(id uint32) uint32 { return u(hostabi.G.OnDone(id)) }
+// proxy_on_done is not exported: the SDK would always answer true, which is
+// what hosts assume when it is missing, and it saves a call per request.
 
 //go:wasmexport proxy_on_log
 func proxyOnLog(id uint32) { hostabi.G.OnLog(id) }

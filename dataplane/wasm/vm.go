@@ -104,6 +104,7 @@ type vm struct {
 	sinceGC  int
 	ticks    map[uint32]*tick
 	failMsg  string
+	oom      bool // the guest reported running out of memory
 	closed   bool
 	scratch  []byte
 	pairs    [][2]string
@@ -124,6 +125,9 @@ type stderrLog struct {
 
 func (w stderrLog) Write(b []byte) (int, error) {
 	*w.buf = append(*w.buf, b...)
+	if bytes.Contains(*w.buf, []byte("out of memory")) {
+		w.v.oom = true // a Go guest's "fatal error: out of memory"
+	}
 	for {
 		i := bytes.IndexByte(*w.buf, '\n')
 		if i < 0 {
@@ -296,7 +300,7 @@ func (v *vm) classify(err error) int {
 		case sys.ExitCodeDeadlineExceeded, sys.ExitCodeContextCanceled:
 			return reasonDeadline
 		}
-		if nearLimit {
+		if nearLimit || v.oom {
 			return reasonMemory
 		}
 		return reasonExit
@@ -304,7 +308,7 @@ func (v *vm) classify(err error) int {
 	if errors.Is(err, errDeadline) {
 		return reasonDeadline
 	}
-	if nearLimit {
+	if nearLimit || v.oom {
 		return reasonMemory
 	}
 	return reasonTrap
