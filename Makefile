@@ -18,7 +18,7 @@ build: filters
 
 filters: $(FILTERS)
 
-build/filters/%.wasm: filters/%/*.go wasm-sdk/*.go
+build/filters/%.wasm: filters/%/*.go filters/go.mod wasm-sdk/*.go wasm-sdk/internal/hostabi/*.go
 	@mkdir -p build/filters
 	cd filters/$* && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o ../../build/filters/$*.wasm .
 

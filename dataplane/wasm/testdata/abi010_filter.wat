@@ -1,0 +1,31 @@
+;; A Proxy-Wasm 0.1.0 filter: on_request_headers takes (context_id,
+;; num_headers) without end_of_stream, and an http call resumes the request
+;; with the 0.1.0 import proxy_continue_request.
+(module
+  (import "env" "proxy_add_header_map_value" (func $add_hdr (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_http_call" (func $http_call (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "proxy_continue_request" (func $continue_request (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "x-abi")
+  (data (i32.const 16) "0.1.0")
+  (data (i32.const 32) "authz")
+  ;; header map {:method: GET, :path: /check, :authority: authz}
+  (data (i32.const 48) "\03\00\00\00\07\00\00\00\03\00\00\00\05\00\00\00\06\00\00\00\0a\00\00\00\05\00\00\00:method\00GET\00:path\00/check\00:authority\00authz\00")
+  (data (i32.const 128) "x-resumed")
+  (global $heap (mut i32) (i32.const 1024))
+  (func (export "proxy_abi_version_0_1_0"))
+  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (local.get $p) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_request_headers") (param $ctx i32) (param $n i32) (result i32)
+    (drop (call $add_hdr (i32.const 0) (i32.const 0) (i32.const 5) (i32.const 16) (i32.const 5)))
+    (drop (call $http_call (i32.const 32) (i32.const 5) (i32.const 48) (i32.const 70)
+      (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 2000) (i32.const 512)))
+    (i32.const 1))
+  (func (export "proxy_on_http_call_response") (param i32 i32 i32 i32 i32)
+    (drop (call $add_hdr (i32.const 0) (i32.const 128) (i32.const 9) (i32.const 16) (i32.const 5)))
+    (drop (call $continue_request)))
+)

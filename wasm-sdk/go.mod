@@ -1,0 +1,3 @@
+module github.com/wasmesh/wasmesh/wasm-sdk
+
+go 1.26
