@@ -174,7 +174,6 @@ func socket(addr string) *corev3.Address {
 	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{Address: host, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: p}}}}
 }
 
-
 func (s spec) resources() map[resourcev3.Type][]types.Resource {
 	rc := &routev3.RouteConfiguration{Name: "local", VirtualHosts: []*routev3.VirtualHost{{Name: "all", Domains: []string{"*"}, Routes: s.routes}}}
 	if s.extra != nil {
@@ -182,7 +181,7 @@ func (s spec) resources() map[resourcev3.Type][]types.Resource {
 	}
 	router, _ := anypb.New(&routerv3.Router{})
 	hcm, _ := anypb.New(&hcmv3.HttpConnectionManager{
-		StatPrefix: "ingress",
+		StatPrefix:     "ingress",
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{RouteConfigName: "local", ConfigSource: ads()}},
 		HttpFilters:    []*hcmv3.HttpFilter{{Name: "envoy.filters.http.router", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: router}}},
 	})
