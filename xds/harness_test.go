@@ -227,7 +227,7 @@ func startMeshd(t *testing.T, server, node, listen string, delta bool) *meshd {
 	m := &meshd{srv: dataplane.New(dataplane.Options{Logger: quiet}), url: "http://" + listen, done: make(chan struct{})}
 	c, err := New(Options{
 		Server: server, Node: Node{ID: node, Cluster: "test", Metadata: map[string]any{"test": t.Name()}}, Delta: delta,
-		Base:   &conf.Config{DrainTimeout: conf.Duration(time.Second), DrainGrace: conf.Duration(time.Millisecond)},
+		Base:   &conf.Config{Logging: conf.Logging{AccessLog: new(bool)}, DrainTimeout: conf.Duration(time.Second), DrainGrace: conf.Duration(time.Millisecond)},
 		Logger: quiet, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 		Apply: func(cfg *conf.Config, v string) error {
 			if err := m.srv.Apply(cfg, v); err != nil {
