@@ -145,9 +145,11 @@ func ParseBootstrap(data []byte) (*Bootstrap, error) {
 		warn("static_resources.secrets ignored: meshd does not terminate TLS from Envoy config")
 	}
 	// Translate now, so a bad static resource fails at load, not later.
-	if _, err := buildStatic(out.Static); err != nil {
+	st, err := buildStatic(out.Static)
+	if err != nil {
 		return nil, err
 	}
+	out.Warnings = append(out.Warnings, st.warnings...)
 	return out, nil
 }
 
@@ -180,5 +182,6 @@ func (b *Bootstrap) Config() (*conf.Config, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return st.set.Assemble(b.Base)
+	cfg, warns, err := st.set.Assemble(b.Base)
+	return cfg, append(st.warnings, warns...), err
 }

@@ -100,6 +100,7 @@ type Client struct {
 
 type staticSet struct {
 	set       *translate.Set
+	warnings  []string
 	listeners map[string]bool
 	clusters  map[string]bool
 }
@@ -245,6 +246,7 @@ func buildStatic(msgs []proto.Message) (staticSet, error) {
 			return s, fmt.Errorf("static_resources: %w", err)
 		}
 	}
+	s.warnings = t.Warnings
 	for n := range s.set.Listeners {
 		s.listeners[n] = true
 	}

@@ -195,7 +195,7 @@ func (s *Set) Assemble(base *conf.Config) (*conf.Config, []string, error) {
 			nv := vh
 			nv.Routes = make([]conf.Route, len(vh.Routes))
 			for i, r := range vh.Routes {
-				nv.Routes[i] = resolve(r, usable)
+				nv.Routes[i] = keepFilters(resolve(r, usable), cl.Filters)
 			}
 			cl.VirtualHosts = append(cl.VirtualHosts, nv)
 		}
@@ -250,4 +250,21 @@ func clone(c *conf.Config) (*conf.Config, error) {
 		return nil, fmt.Errorf("copy config: %w", err)
 	}
 	return &out, nil
+}
+
+// keepFilters drops per-route overrides of filters the listener does not
+// run: one route configuration may serve listeners with different chains,
+// and Envoy ignores such overrides.
+func keepFilters(r conf.Route, filters []conf.Filter) conf.Route {
+	if len(r.Filters) == 0 {
+		return r
+	}
+	var kept []conf.RouteFilter
+	for _, f := range r.Filters {
+		if slices.ContainsFunc(filters, func(lf conf.Filter) bool { return lf.Name == f.Name }) {
+			kept = append(kept, f)
+		}
+	}
+	r.Filters = kept
+	return r
 }

@@ -253,7 +253,7 @@ func (t *T) hcm(path string, h *hcmv3.HttpConnectionManager, out *Listener) erro
 			}
 			for _, other := range out.Conf.Filters {
 				if other.Name == cf.Name {
-					return fmt.Errorf("%s: two Wasm filters are named %q; give each plugin its own config.name", fp, cf.Name)
+					return fmt.Errorf("%s: two HTTP filters are named %q; routes could not tell them apart", fp, cf.Name)
 				}
 			}
 			out.Conf.Filters = append(out.Conf.Filters, cf)
@@ -285,12 +285,14 @@ func (t *T) wasm(path, name string, w *wasmfv3.Wasm) (conf.Filter, error) {
 	if err := t.check(pp, pc); err != nil {
 		return conf.Filter{}, err
 	}
-	f := conf.Filter{Name: pc.GetName(), FailOpen: pc.GetFailOpen() || pc.GetFailurePolicy() == wasmv3.FailurePolicy_FAIL_OPEN}
+	// The HTTP filter's name, because typed_per_filter_config refers to
+	// the filter by it.
+	f := conf.Filter{Name: name, FailOpen: pc.GetFailOpen() || pc.GetFailurePolicy() == wasmv3.FailurePolicy_FAIL_OPEN}
 	if f.Name == "" {
-		f.Name = pc.GetRootId()
+		f.Name = pc.GetName()
 	}
-	if f.Name == "" {
-		f.Name = name
+	if pc.GetRootId() != "" {
+		t.warnf("%s.root_id %q ignored: meshd starts the module's default root context", pp, pc.GetRootId())
 	}
 	vm := pc.GetVmConfig()
 	if vm == nil {

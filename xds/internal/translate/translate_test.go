@@ -119,7 +119,7 @@ func TestListener(t *testing.T) {
 			{Name: "envoy.filters.http.wasm", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: anyOf(t, wasm)}}, router}}, nil),
 			want: func(l *Listener) bool {
 				f := l.Conf.Filters
-				return len(f) == 1 && f[0].Name == "auth" && f[0].Wasm == wasmFile && f[0].FailOpen && f[0].Config["issuer"] == "me"
+				return len(f) == 1 && f[0].Name == "envoy.filters.http.wasm" && f[0].Wasm == wasmFile && f[0].FailOpen && f[0].Config["issuer"] == "me"
 			}},
 		{name: "bind_to_port false is skipped", l: listener(t, &hcmv3.HttpConnectionManager{}, func(l *listenerv3.Listener) { l.BindToPort = wrapperspb.Bool(false) }),
 			want: func(l *Listener) bool { return l.Skip }},
@@ -222,6 +222,18 @@ func TestRoutes(t *testing.T) {
 		{name: "case-insensitive match is rejected", r: route(&routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"},
 			CaseSensitive: wrapperspb.Bool(false)}, toCluster("c")), wantErr: "case_sensitive"},
 		{name: "cluster_header is rejected", r: route(nil, &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_ClusterHeader{ClusterHeader: "x"}}), wantErr: "cluster_header"},
+		{name: "filter disabled per route", r: func() *routev3.Route {
+			r := route(nil, toCluster("c"))
+			r.TypedPerFilterConfig = map[string]*anypb.Any{"envoy.filters.http.wasm": anyOf(t, &routev3.FilterConfig{Disabled: true})}
+			return r
+		}(), want: func(r conf.Route) bool {
+			return len(r.Filters) == 1 && r.Filters[0].Name == "envoy.filters.http.wasm" && r.Filters[0].Disabled
+		}},
+		{name: "other per-route filter config is rejected", r: func() *routev3.Route {
+			r := route(nil, toCluster("c"))
+			r.TypedPerFilterConfig = map[string]*anypb.Any{"envoy.filters.http.wasm": anyOf(t, wrapperspb.String("x"))}
+			return r
+		}(), wantErr: "per-route filter config"},
 		{name: "request mirroring is rejected", r: route(nil, &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "c"},
 			RequestMirrorPolicies: []*routev3.RouteAction_RequestMirrorPolicy{{Cluster: "m"}}}), wantErr: "request_mirror_policies"},
 	}
@@ -300,11 +312,11 @@ func TestClusterAndEndpoints(t *testing.T) {
 // TestAssemble: warming leftovers are handled as Envoy does.
 func TestAssemble(t *testing.T) {
 	s := NewSet()
-	s.Listeners["l"] = &Listener{Conf: conf.Listener{Name: "l", Address: "127.0.0.1:1"}, RDS: "r"}
+	s.Listeners["l"] = &Listener{Conf: conf.Listener{Name: "l", Address: "127.0.0.1:1", Filters: []conf.Filter{{Name: "wasm", Wasm: "x.wasm"}}}, RDS: "r"}
 	s.Routes["r"] = &RouteConfig{Name: "r", VHosts: []conf.VirtualHost{{Name: "v", Domains: []string{"*"}, Routes: []conf.Route{
 		{Name: "gone", Match: conf.Match{Prefix: "/gone"}, Cluster: "missing"},
 		{Name: "empty", Match: conf.Match{Prefix: "/empty"}, Cluster: "empty"},
-		{Name: "split", Match: conf.Match{Prefix: "/"}, WeightedClusters: []conf.WeightedCluster{{Name: "ok", Weight: 1}, {Name: "empty", Weight: 1}}},
+		{Name: "split", Match: conf.Match{Prefix: "/"}, Filters: []conf.RouteFilter{{Name: "wasm", Disabled: true}, {Name: "absent", Disabled: true}}, WeightedClusters: []conf.WeightedCluster{{Name: "ok", Weight: 1}, {Name: "empty", Weight: 1}}},
 	}}}}
 	s.Clusters["ok"] = &Cluster{Conf: conf.Cluster{Name: "ok"}, EDS: true, ServiceName: "ok"}
 	s.Clusters["empty"] = &Cluster{Conf: conf.Cluster{Name: "empty"}, EDS: true, ServiceName: "empty"}
@@ -319,6 +331,9 @@ func TestAssemble(t *testing.T) {
 	rs := cfg.Listeners[0].VirtualHosts[0].Routes
 	if rs[0].DirectResponse == nil || rs[0].DirectResponse.Status != 503 || rs[1].DirectResponse == nil || len(rs[2].WeightedClusters) != 1 {
 		t.Errorf("routes = %+v", rs)
+	}
+	if f := rs[2].Filters; len(f) != 1 || f[0].Name != "wasm" {
+		t.Errorf("route filter overrides = %+v, want only the listener's filter", f)
 	}
 	if len(cfg.Clusters) != 1 || len(warns) == 0 {
 		t.Errorf("clusters = %+v, warnings %v", cfg.Clusters, warns)
