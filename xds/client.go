@@ -579,11 +579,8 @@ type namedAny struct {
 // tryApply assembles next and hands it to Apply when nothing is missing,
 // or when what is missing has waited long enough. Called with c.mu held.
 func (c *Client) tryApply(next *translate.Set, warnings []string) error {
-	if warnings != nil {
-		c.warnings = warnings
-		for _, w := range warnings {
-			c.log.Warn("xDS field ignored", "detail", w)
-		}
+	for _, w := range warnings {
+		c.warn(w)
 	}
 	now := time.Now()
 	miss := next.Missing()
@@ -630,9 +627,7 @@ func (c *Client) tryApply(next *translate.Set, warnings []string) error {
 		return err
 	}
 	for _, w := range warns {
-		if !slices.Contains(c.warnings, w) {
-			c.warnings = append(c.warnings, w)
-		}
+		c.warn(w)
 	}
 	b, err := json.Marshal(cfg)
 	if err != nil {
@@ -657,6 +652,23 @@ func (c *Client) tryApply(next *translate.Set, warnings []string) error {
 	c.st.AppliedVersion, c.st.AppliedAt, c.st.LastApplyError = version, &now, ""
 	c.log.Info("config from xDS applied", "version", version, "listeners", len(cfg.Listeners), "clusters", len(cfg.Clusters))
 	return nil
+}
+
+// maxWarnings bounds the warnings kept for the status.
+const maxWarnings = 100
+
+// warn logs a warning the first time it is seen and keeps the latest
+// distinct ones for the status, so a control plane that resends the same
+// resources does not flood the log. Called with c.mu held.
+func (c *Client) warn(w string) {
+	if i := slices.Index(c.warnings, w); i >= 0 {
+		return
+	}
+	c.log.Warn("xDS config partly ignored", "detail", w)
+	c.warnings = append(c.warnings, w)
+	if len(c.warnings) > maxWarnings {
+		c.warnings = c.warnings[len(c.warnings)-maxWarnings:]
+	}
 }
 
 // version names a config by the version of each type in it.
