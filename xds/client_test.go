@@ -172,6 +172,13 @@ func TestInvalidResourceNACKed(t *testing.T) {
 				}
 				return false
 			})
+			// A server that resends the rejected version at once gets
+			// slowed-down NACKs, not a busy loop.
+			time.Sleep(300 * time.Millisecond)
+			if n := len(cp.nackList()); n > 8 {
+				t.Errorf("%d NACKs in 300ms: repeated NACKs are not throttled", n)
+			}
+			t.Logf("%d NACKs", len(cp.nackList()))
 			st := m.client.Status()
 			if nk := st.Types["rds"].LastNACK; nk == nil || !strings.Contains(nk.Error, `route_configuration "local"`) {
 				t.Errorf("rds last NACK = %+v, want the reason with the resource name", nk)
