@@ -154,8 +154,19 @@ type Status struct {
 	AppliedVersion string                `json:"applied_version,omitempty"`
 	AppliedAt      *time.Time            `json:"applied_at,omitempty"`
 	LastApplyError string                `json:"last_apply_error,omitempty"`
-	Waiting        translate.Missing     `json:"waiting_for"`
+	Waiting        Waiting               `json:"waiting_for"`
 	Warnings       []string              `json:"warnings,omitempty"`
+}
+
+// Waiting is what the client holds an update back for, in Envoy's warming
+// order; each wait is bounded (Options.WarmTimeout, MissingClusterGrace).
+type Waiting struct {
+	// Endpoints are EDS service names of clusters with no assignment yet.
+	Endpoints []string `json:"endpoints,omitempty"`
+	// Routes are route configurations listeners name, not received yet.
+	Routes []string `json:"routes,omitempty"`
+	// Clusters are clusters routes point at that CDS has not sent.
+	Clusters []string `json:"clusters,omitempty"`
 }
 
 type metrics struct {
@@ -615,7 +626,7 @@ func (c *Client) tryApply(next *translate.Set, warnings []string) error {
 			wait = left
 		}
 	}
-	c.st.Waiting = miss
+	c.st.Waiting = Waiting(miss)
 	if wait > 0 {
 		if c.wake != nil {
 			c.wake.Reset(wait)
