@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/wasmesh/wasmesh/conf"
 )
@@ -143,14 +144,21 @@ func (s *Set) Assemble(base *conf.Config) (*conf.Config, []string, error) {
 		cfg.Clusters = slices.Clone(base.Clusters)
 	}
 	hashes := map[string]conf.HashKey{}
-	for _, n := range sortedKeys(s.Routes) {
-		for cl, hk := range s.Routes[n].Hash {
+	addHashes := func(from string, hs map[string]conf.HashKey) {
+		for _, cl := range sortedKeys(hs) {
+			hk := hs[cl]
 			if old, ok := hashes[cl]; ok && old != hk {
-				warns = append(warns, fmt.Sprintf("cluster %q is hashed on different keys by route configurations; meshd uses the one of the first by name", cl))
+				warns = append(warns, fmt.Sprintf("cluster %q is hashed on different keys by two route configurations; meshd keeps the first, %s's is ignored", cl, from))
 				continue
 			}
 			hashes[cl] = hk
 		}
+	}
+	for _, n := range sortedKeys(s.Routes) {
+		addHashes("route configuration "+strconv.Quote(n), s.Routes[n].Hash)
+	}
+	for _, n := range sortedKeys(s.Listeners) {
+		addHashes("listener "+strconv.Quote(n), s.Listeners[n].Hash)
 	}
 	usable := map[string]bool{}
 	for _, c := range cfg.Clusters {

@@ -58,6 +58,8 @@ type Listener struct {
 	// Skip is set for a listener Envoy would not bind (bind_to_port:
 	// false): it only exists for connections redirected to it.
 	Skip bool
+	// Hash is the hash keys of an inline route configuration.
+	Hash map[string]conf.HashKey
 }
 
 // RouteConfig is one translated RDS resource (or an inline route_config).
@@ -215,9 +217,7 @@ func (t *T) hcm(path string, h *hcmv3.HttpConnectionManager, out *Listener) erro
 			return err
 		}
 		out.Conf.VirtualHosts = rc.VHosts
-		if len(rc.Hash) > 0 {
-			return fmt.Errorf("%s.route_config: hash_policy is supported in RDS route configurations only", path)
-		}
+		out.Hash = rc.Hash
 	default:
 		return fmt.Errorf("%s: neither route_config nor rds is set", path)
 	}

@@ -342,3 +342,60 @@ func TestAssemble(t *testing.T) {
 		t.Errorf("assembled config is invalid: %v", ps)
 	}
 }
+
+func TestHashPolicyAndHeaderMerge(t *testing.T) {
+	hdr := func(k, v string) *corev3.HeaderValueOption {
+		return &corev3.HeaderValueOption{Header: &corev3.HeaderValue{Key: k, Value: v}}
+	}
+	r := route(nil, &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "ring"},
+		HashPolicy: []*routev3.RouteAction_HashPolicy{{PolicySpecifier: &routev3.RouteAction_HashPolicy_Header_{
+			Header: &routev3.RouteAction_HashPolicy_Header{HeaderName: "X-User"}}}}})
+	r.RequestHeadersToAdd = []*corev3.HeaderValueOption{hdr("x-level", "route")}
+	plain := route(&routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/plain"}}, toCluster("rr"))
+	rcIn := &routev3.RouteConfiguration{Name: "rc",
+		RequestHeadersToAdd:     []*corev3.HeaderValueOption{hdr("x-level", "config"), hdr("x-config", "1")},
+		ResponseHeadersToRemove: []string{"server"},
+		VirtualHosts: []*routev3.VirtualHost{{Name: "vh", Domains: []string{"*"},
+			RequestHeadersToAdd: []*corev3.HeaderValueOption{hdr("x-level", "vhost"), hdr("x-vhost", "1")},
+			RetryPolicy:         &routev3.RetryPolicy{RetryOn: "gateway-error", NumRetries: wrapperspb.UInt32(1)},
+			Routes:              []*routev3.Route{plain, r}}}}
+	tr := &T{}
+	rc, err := tr.RouteConfig(rcIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rc.VHosts[0].Routes[1]
+	if h := got.RequestHeadersToAdd; h["x-level"] != "route" || h["x-vhost"] != "1" || h["x-config"] != "1" {
+		t.Errorf("merged request headers = %v, want the route's value to win", h)
+	}
+	if len(got.ResponseHeadersToRemove) != 1 || got.ResponseHeadersToRemove[0] != "server" {
+		t.Errorf("response_headers_to_remove = %v", got.ResponseHeadersToRemove)
+	}
+	if rt := rc.VHosts[0].Routes[0].Retry; rt == nil || rt.Attempts != 2 || rt.On[0] != "gateway-error" {
+		t.Errorf("the virtual host's retry policy is not the default of its routes: %+v", rt)
+	}
+	s := NewSet()
+	s.Routes["rc"] = rc
+	s.Listeners["l"] = &Listener{Conf: conf.Listener{Name: "l", Address: "127.0.0.1:1"}, RDS: "rc"}
+	s.Clusters["ring"] = &Cluster{Conf: conf.Cluster{Name: "ring", LB: "ring_hash", Endpoints: []conf.Endpoint{{Address: "127.0.0.1:2"}}}}
+	s.Clusters["rr"] = &Cluster{Conf: conf.Cluster{Name: "rr", LB: "maglev", Endpoints: []conf.Endpoint{{Address: "127.0.0.1:3"}}}}
+	cfg, _, err := s.Assemble(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cfg.Clusters {
+		switch c.Name {
+		case "ring":
+			if c.Hash == nil || c.Hash.Header != "x-user" || c.LB != "ring_hash" {
+				t.Errorf("ring = %+v, want hashing on x-user", c)
+			}
+		case "rr":
+			if c.LB != "random" {
+				t.Errorf("maglev without a hash_policy = %q, want random as in Envoy", c.LB)
+			}
+		}
+	}
+	if ps := conf.Validate(cfg); len(ps) > 0 {
+		t.Errorf("invalid: %v", ps)
+	}
+}
