@@ -143,9 +143,11 @@ type TypeStatus struct {
 // Status is what /config_dump shows under sources.xds and meshctl xds
 // prints.
 type Status struct {
-	Server         string                `json:"server"`
-	Mode           string                `json:"mode"`
-	Node           string                `json:"node"`
+	Server string `json:"server"`
+	Mode   string `json:"mode"`
+	Node   string `json:"node"`
+	// Connected is set while the stream is up and the server has
+	// answered on it.
 	Connected      bool                  `json:"connected"`
 	ConnectedSince *time.Time            `json:"connected_since,omitempty"`
 	Reconnects     int                   `json:"reconnects"`
@@ -301,7 +303,12 @@ func (c *Client) Status() Status {
 // exponential backoff and jitter. The config in force stays when the
 // stream breaks; a new stream resumes from the versions held.
 func (c *Client) Run(ctx context.Context) error {
-	dopts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.opts.DialOptions...)
+	dopts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// Control planes with many clusters send responses far above
+		// gRPC's 4 MB default; Envoy has no such limit.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxResponse)),
+	}, c.opts.DialOptions...)
 	conn, err := grpc.NewClient(c.opts.Server, dopts...)
 	if err != nil {
 		return fmt.Errorf("xds: dial %s: %w", c.opts.Server, err)
@@ -343,6 +350,9 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// maxResponse bounds one xDS response.
+const maxResponse = 256 << 20
 
 // backoff is exponential with equal jitter: half the step fixed, half
 // random, so clients spread out but never retry at once.
@@ -432,7 +442,7 @@ func (c *Client) session(ctx context.Context, conn *grpc.ClientConn) (progressed
 				c.st.Connected, c.st.ConnectedSince, c.st.LastError = true, &now, ""
 				c.mu.Unlock()
 				c.m.connected.Set(1)
-				c.log.Info("ADS stream up", "server", c.opts.Server, "mode", c.st.Mode)
+				c.log.Info("ADS stream up", "server", c.opts.Server, "delta", c.opts.Delta)
 			}
 			c.mu.Lock()
 			err := s.handle(r.msg)
@@ -440,7 +450,7 @@ func (c *Client) session(ctx context.Context, conn *grpc.ClientConn) (progressed
 			if err != nil {
 				return progressed, err
 			}
-			c.sendThrottled(sctx, s, delayed)
+			c.sendThrottled(sctx, delayed)
 		case req := <-delayed:
 			c.mu.Lock()
 			err := s.sendDelayed(req)
@@ -458,9 +468,9 @@ func (c *Client) session(ctx context.Context, conn *grpc.ClientConn) (progressed
 	}
 }
 
-// throttled holds a NACK the last handle deferred; sendThrottled sends it
-// after its delay, off the loop.
-func (c *Client) sendThrottled(ctx context.Context, _ stream, out chan<- any) {
+// sendThrottled sends the NACKs the last handle deferred after their
+// delay, off the loop, through out.
+func (c *Client) sendThrottled(ctx context.Context, out chan<- any) {
 	c.mu.Lock()
 	reqs := c.deferred
 	c.deferred = nil
