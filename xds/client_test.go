@@ -267,3 +267,65 @@ func TestReconnectResumes(t *testing.T) {
 		})
 	}
 }
+
+// TestWarmingWaitsForEndpoints: a new cluster waits for its endpoints
+// before anything routes to it; the old config serves meanwhile.
+func TestWarmingWaitsForEndpoints(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			a, b := startBackend(t, "A"), startBackend(t, "B")
+			cp := startControlPlane(t, "127.0.0.1:0", nil)
+			listen := freeAddr(t)
+			cp.set(t, "n1", spec{version: "1", listen: listen, routes: []*routev3.Route{prefixRoute("/", "a")}, clusters: map[string][]string{"a": {a.addr}}})
+			m := startMeshd(t, cp.addr, "n1", listen, mode.delta)
+			eventually(t, 5*time.Second, "v1 serving", bodyIs(m.url+"/", "A"))
+
+			// Cluster b and the route to it, but not b's endpoints yet.
+			cp.set(t, "n1", spec{version: "2", listen: listen, routes: []*routev3.Route{prefixRoute("/", "b")},
+				clusters: map[string][]string{"a": {a.addr}, "b": {b.addr}}, noEndpoints: []string{"b"}})
+			eventually(t, 3*time.Second, "waiting for b's endpoints", func() bool {
+				w := m.client.Status().Waiting
+				return len(w.Endpoints) == 1 && w.Endpoints[0] == "b"
+			})
+			for range 20 {
+				if code, body, err := get(m.url + "/"); err != nil || code != 200 || body != "A /" {
+					t.Fatalf("while b warms the old config must serve: %d %q %v", code, body, err)
+				}
+			}
+			if n := cp.nackList(); len(n) > 0 {
+				t.Errorf("warming is not an error: NACKs %v", n)
+			}
+
+			cp.set(t, "n1", spec{version: "3", listen: listen, routes: []*routev3.Route{prefixRoute("/", "b")},
+				clusters: map[string][]string{"a": {a.addr}, "b": {b.addr}}})
+			eventually(t, time.Second, "b warmed and serving", bodyIs(m.url+"/", "B"))
+			if w := m.client.Status().Waiting; len(w.Endpoints)+len(w.Routes)+len(w.Clusters) > 0 {
+				t.Errorf("still waiting for %+v", w)
+			}
+		})
+	}
+}
+
+// TestWarmingGivesUp: endpoints that never come count as none once the
+// warm timeout passes, as with Envoy's initial_fetch_timeout: the rest of
+// the update applies and the route to the empty cluster answers 503.
+func TestWarmingGivesUp(t *testing.T) {
+	a, b := startBackend(t, "A"), startBackend(t, "B")
+	cp := startControlPlane(t, "127.0.0.1:0", nil)
+	listen := freeAddr(t)
+	cp.set(t, "n1", spec{version: "1", listen: listen, routes: []*routev3.Route{prefixRoute("/", "a")}, clusters: map[string][]string{"a": {a.addr}}})
+	m := startMeshd(t, cp.addr, "n1", listen, false, func(o *Options) { o.WarmTimeout = 300 * time.Millisecond })
+	eventually(t, 5*time.Second, "v1 serving", bodyIs(m.url+"/", "A"))
+	cp.set(t, "n1", spec{version: "2", listen: listen, routes: []*routev3.Route{prefixRoute("/b", "b"), prefixRoute("/", "a")},
+		clusters: map[string][]string{"a": {a.addr}, "b": {b.addr}}, noEndpoints: []string{"b"}})
+	eventually(t, 3*time.Second, "route to the never-warmed cluster answers 503", func() bool {
+		code, body, err := get(m.url + "/b")
+		return err == nil && code == 503 && body == "no healthy upstream"
+	})
+	if code, body, _ := get(m.url + "/x"); code != 200 || body != "A /x" {
+		t.Errorf("the rest of the update must apply: %d %q", code, body)
+	}
+	if !strings.Contains(strings.Join(m.client.Status().Warnings, "\n"), `cluster "b" has no endpoints`) {
+		t.Errorf("warnings %v do not say why /b answers 503", m.client.Status().Warnings)
+	}
+}

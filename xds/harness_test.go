@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,7 +139,7 @@ func (cp *controlPlane) set(t *testing.T, node string, s spec) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := snap.Consistent(); err != nil {
+	if err := snap.Consistent(); err != nil && len(s.noEndpoints) == 0 {
 		t.Fatalf("snapshot %s: %v", s.version, err)
 	}
 	if err := cp.cache.SetSnapshot(context.Background(), node, snap); err != nil {
@@ -152,8 +153,10 @@ type spec struct {
 	listen   string
 	routes   []*routev3.Route
 	clusters map[string][]string // cluster → endpoint addresses
-	// badRoute, when set, is added to the route configuration as is.
+	// extra, when set, edits the route configuration.
 	extra func(*routev3.RouteConfiguration)
+	// noEndpoints are clusters whose assignment the snapshot leaves out.
+	noEndpoints []string
 }
 
 func prefixRoute(prefix, cluster string) *routev3.Route {
@@ -198,6 +201,9 @@ func (s spec) resources() map[resourcev3.Type][]types.Resource {
 			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
 			EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ads()},
 		})
+		if slices.Contains(s.noEndpoints, name) {
+			continue
+		}
 		cla := &endpointv3.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpointv3.LocalityLbEndpoints{{}}}
 		for _, a := range eps {
 			cla.Endpoints[0].LbEndpoints = append(cla.Endpoints[0].LbEndpoints, &endpointv3.LbEndpoint{
@@ -222,10 +228,10 @@ type meshd struct {
 	applied []*conf.Config
 }
 
-func startMeshd(t *testing.T, server, node, listen string, delta bool) *meshd {
+func startMeshd(t *testing.T, server, node, listen string, delta bool, tweak ...func(*Options)) *meshd {
 	t.Helper()
 	m := &meshd{srv: dataplane.New(dataplane.Options{Logger: quiet}), url: "http://" + listen, done: make(chan struct{})}
-	c, err := New(Options{
+	opts := Options{
 		Server: server, Node: Node{ID: node, Cluster: "test", Metadata: map[string]any{"test": t.Name()}}, Delta: delta,
 		Base:   &conf.Config{Logging: conf.Logging{AccessLog: new(bool)}, DrainTimeout: conf.Duration(time.Second), DrainGrace: conf.Duration(time.Millisecond)},
 		Logger: quiet, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
@@ -238,7 +244,11 @@ func startMeshd(t *testing.T, server, node, listen string, delta bool) *meshd {
 			m.mu.Unlock()
 			return nil
 		},
-	})
+	}
+	for _, f := range tweak {
+		f(&opts)
+	}
+	c, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
