@@ -329,3 +329,22 @@ func TestWarmingGivesUp(t *testing.T) {
 		t.Errorf("warnings %v do not say why /b answers 503", m.client.Status().Warnings)
 	}
 }
+
+// TestMissingCluster: a route to a cluster CDS never sent waits a grace
+// period (a control plane may send RDS first), then answers 503 as Envoy
+// does for an unknown cluster.
+func TestMissingCluster(t *testing.T) {
+	a := startBackend(t, "A")
+	cp := startControlPlane(t, "127.0.0.1:0", nil)
+	listen := freeAddr(t)
+	cp.set(t, "n1", spec{version: "1", listen: listen, routes: []*routev3.Route{prefixRoute("/ghost", "ghost"), prefixRoute("/", "a")},
+		clusters: map[string][]string{"a": {a.addr}}})
+	m := startMeshd(t, cp.addr, "n1", listen, false, func(o *Options) { o.MissingClusterGrace = 200 * time.Millisecond })
+	eventually(t, 5*time.Second, "applied after the grace", func() bool { return m.last() != nil })
+	if code, body, _ := get(m.url + "/ghost/x"); code != 503 || body != "no healthy upstream" {
+		t.Errorf("route to an unknown cluster = %d %q, want 503", code, body)
+	}
+	if code, body, _ := get(m.url + "/x"); code != 200 || body != "A /x" {
+		t.Errorf("other routes = %d %q", code, body)
+	}
+}

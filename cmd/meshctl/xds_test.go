@@ -124,3 +124,22 @@ static_resources:
 		t.Errorf("meshctl xds -o json: %v\n%s", err, out)
 	}
 }
+
+func TestXDSWithoutXDS(t *testing.T) {
+	srv := dataplane.New(dataplane.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	defer srv.Shutdown(t.Context())
+	src, err := conf.LoadBytes([]string{"t.yaml"}, [][]byte{[]byte("drain_grace: 1ms\nlisteners: []\nclusters: []\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Apply(src.Config, "v"); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := srv.ServeAdmin("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "xds", "--admin", admin); err == nil || !strings.Contains(err.Error(), "does not take its config from xDS") {
+		t.Errorf("meshctl xds on a file-configured meshd: %v", err)
+	}
+}
