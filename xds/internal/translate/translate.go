@@ -625,12 +625,18 @@ func (t *T) match(path string, m *routev3.RouteMatch) (conf.Match, error) {
 			cm.Prefix = "/"
 		}
 	case *routev3.RouteMatch_Path:
+		if p.Path == "" {
+			return cm, fmt.Errorf("%s.path is empty", path)
+		}
 		cm.Path = p.Path
 	case *routev3.RouteMatch_SafeRegex:
 		if err := t.check(path+".safe_regex", p.SafeRegex); err != nil {
 			return cm, err
 		}
 		cm.Regex = p.SafeRegex.GetRegex()
+		if cm.Regex == "" {
+			return cm, fmt.Errorf("%s.safe_regex.regex is empty", path)
+		}
 	default:
 		return cm, fmt.Errorf("%s: a prefix, path or safe_regex is needed", path)
 	}
@@ -995,6 +1001,9 @@ func (t *T) CLA(cla *endpointv3.ClusterLoadAssignment) ([]conf.Endpoint, error) 
 			return nil, err
 		}
 		if l.GetPriority() != best {
+			if len(l.GetLbEndpoints()) == 0 {
+				continue
+			}
 			t.warnf("%s: priority %d endpoints left out; meshd uses the lowest priority only (no failover between priorities)", lp, l.GetPriority())
 			continue
 		}
