@@ -221,6 +221,8 @@ func TestRoutes(t *testing.T) {
 			RuntimeFraction: &corev3.RuntimeFractionalPercent{}}, toCluster("c")), wantErr: "runtime_fraction"},
 		{name: "case-insensitive match is rejected", r: route(&routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"},
 			CaseSensitive: wrapperspb.Bool(false)}, toCluster("c")), wantErr: "case_sensitive"},
+		{name: "empty path is rejected, not widened", r: route(&routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Path{Path: ""}}, toCluster("c")), wantErr: "path is empty"},
+		{name: "empty regex is rejected, not widened", r: route(&routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{}}}, toCluster("c")), wantErr: "regex is empty"},
 		{name: "cluster_header is rejected", r: route(nil, &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_ClusterHeader{ClusterHeader: "x"}}), wantErr: "cluster_header"},
 		{name: "filter disabled per route", r: func() *routev3.Route {
 			r := route(nil, toCluster("c"))
