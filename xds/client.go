@@ -696,10 +696,16 @@ func (c *Client) warn(w string) {
 func (c *Client) version() string {
 	v := ""
 	for _, t := range typeOrder {
+		if c.types[t].version == "" {
+			continue // a type not in use (no EDS clusters, no RDS)
+		}
 		if v != "" {
 			v += ","
 		}
 		v += shortName[t] + "=" + c.types[t].version
+	}
+	if v == "" {
+		v = "xds-empty"
 	}
 	return v
 }
