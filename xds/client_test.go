@@ -3,10 +3,12 @@ package xds
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	"github.com/wasmesh/wasmesh/conf"
 )
@@ -48,6 +50,19 @@ func TestRoutesAsSnapshotSays(t *testing.T) {
 			}
 			js, _ := json.Marshal(m.last())
 			configs[mode.name] = js
+
+			// The node reached the server as the options gave it.
+			cp.mu.Lock()
+			var node *corev3.Node
+			if mode.delta {
+				node = cp.deltas[0].GetNode()
+			} else {
+				node = cp.requests[0].GetNode()
+			}
+			cp.mu.Unlock()
+			if node.GetId() != "n1" || node.GetCluster() != "test" || node.GetMetadata().GetFields()["test"].GetStringValue() != t.Name() || node.GetUserAgentName() != "meshd" {
+				t.Errorf("node = %v", node)
+			}
 		})
 	}
 	if len(configs) == 2 {
@@ -346,5 +361,36 @@ func TestMissingCluster(t *testing.T) {
 	}
 	if code, body, _ := get(m.url + "/x"); code != 200 || body != "A /x" {
 		t.Errorf("other routes = %d %q", code, body)
+	}
+}
+
+// TestApplyFailureNACKed: an update the data plane cannot apply (its
+// listener port is taken) is NACKed with the data plane's error.
+func TestApplyFailureNACKed(t *testing.T) {
+	a := startBackend(t, "A")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cp := startControlPlane(t, "127.0.0.1:0", nil)
+	listen := freeAddr(t)
+	cp.set(t, "n1", spec{version: "1", listen: listen, routes: []*routev3.Route{prefixRoute("/", "a")}, clusters: map[string][]string{"a": {a.addr}}})
+	m := startMeshd(t, cp.addr, "n1", listen, false)
+	eventually(t, 5*time.Second, "v1 serving", bodyIs(m.url+"/", "A"))
+	cp.set(t, "n1", spec{version: "2", listen: taken.Addr().String(), routes: []*routev3.Route{prefixRoute("/", "a")}, clusters: map[string][]string{"a": {a.addr}}})
+	eventually(t, 3*time.Second, "the bind failure is NACKed", func() bool {
+		for _, n := range cp.nackList() {
+			if strings.Contains(n, "data plane rejected") && strings.Contains(n, "address already in use") {
+				return true
+			}
+		}
+		return false
+	})
+	if code, body, _ := get(m.url + "/"); code != 200 || body != "A /" {
+		t.Errorf("old listener must keep serving: %d %q", code, body)
+	}
+	if st := m.client.Status(); st.LastApplyError == "" || st.Types["lds"].LastNACK == nil {
+		t.Errorf("status = %+v", st)
 	}
 }
