@@ -158,3 +158,51 @@ func TestExampleBootstrap(t *testing.T) {
 		t.Fatalf("example is invalid: %v", ps)
 	}
 }
+
+// TestStaticServesWithoutServer: a bootstrap's static resources serve
+// once the initial fetch times out, even when the ADS server never
+// answers; when it comes, its resources join them.
+func TestStaticServesWithoutServer(t *testing.T) {
+	a, b := startBackend(t, "A"), startBackend(t, "B")
+	listen, dynListen := freeAddr(t), freeAddr(t)
+	xdsAddr := freeAddr(t) // nothing listens here yet
+	bs, err := ParseBootstrap([]byte(envoyStatic(listen, a.addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := startMeshd(t, xdsAddr, "n1", listen, false, func(o *Options) {
+		o.Static = bs.Static
+		o.WarmTimeout = 300 * time.Millisecond
+	})
+	eventually(t, 5*time.Second, "static listener serves with no management server", bodyIs(m.url+"/s", "A /s"))
+
+	cp := startControlPlane(t, xdsAddr, nil)
+	cp.set(t, "n1", spec{version: "1", listen: dynListen, routes: []*routev3.Route{prefixRoute("/", "b")}, clusters: map[string][]string{"b": {b.addr}}})
+	eventually(t, 5*time.Second, "dynamic listener added beside the static one", bodyIs("http://"+dynListen+"/d", "B /d"))
+	if code, body, _ := get(m.url + "/s"); code != 200 || body != "A /s" {
+		t.Errorf("static listener after ADS: %d %q", code, body)
+	}
+}
+
+func envoyStatic(listen, upstream string) string {
+	lh, lp, _ := net.SplitHostPort(listen)
+	uh, up, _ := net.SplitHostPort(upstream)
+	return `
+static_resources:
+  listeners:
+    - name: static
+      address: { socket_address: { address: ` + lh + `, port_value: ` + lp + ` } }
+      filter_chains:
+        - filters:
+            - name: envoy.filters.network.http_connection_manager
+              typed_config:
+                "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+                stat_prefix: s
+                route_config: { name: s, virtual_hosts: [{ name: s, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: static_a } }] }] }
+                http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
+  clusters:
+    - name: static_a
+      type: STATIC
+      load_assignment: { cluster_name: static_a, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: ` + uh + `, port_value: ` + up + ` } } } }] }] }
+`
+}

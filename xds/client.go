@@ -317,6 +317,10 @@ func (c *Client) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.wake = time.NewTimer(time.Hour)
 	c.wake.Stop()
+	// Start the initial-fetch clock now, so static resources serve after
+	// WarmTimeout even if the management server never answers (Envoy's
+	// initialization waits the same way).
+	c.reevaluate()
 	c.mu.Unlock()
 	attempt := 0
 	for first := true; ; first = false {
@@ -343,11 +347,28 @@ func (c *Client) Run(ctx context.Context) error {
 		d := backoff(c.opts.BackoffBase, c.opts.BackoffMax, attempt)
 		attempt++
 		c.log.Warn("ADS stream ended; reconnecting", "error", err, "in", d)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(d):
+		wait := time.NewTimer(d)
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				wait.Stop()
+				return nil
+			case <-wait.C:
+				waiting = false
+			case <-c.wake.C:
+				c.mu.Lock()
+				c.reevaluate()
+				c.mu.Unlock()
+			}
 		}
+	}
+}
+
+// reevaluate applies the set in force if a wait has run out. Called with
+// c.mu held.
+func (c *Client) reevaluate() {
+	if err := c.tryApply(c.set, nil); err != nil {
+		c.log.Error("config from xDS rejected after warming gave up; the previous config keeps serving", "error", err)
 	}
 }
 
@@ -460,9 +481,7 @@ func (c *Client) session(ctx context.Context, conn *grpc.ClientConn) (progressed
 			}
 		case <-c.wake.C:
 			c.mu.Lock()
-			if err := c.tryApply(c.set, nil); err != nil {
-				c.log.Error("config from xDS rejected after warming gave up; the previous config keeps serving", "error", err)
-			}
+			c.reevaluate()
 			c.mu.Unlock()
 		}
 	}
