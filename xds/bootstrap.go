@@ -15,6 +15,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	// The ADS cluster's TLS transport socket.
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 )
 
 // Bootstrap is an Envoy v3 bootstrap file, read for meshd.
@@ -34,6 +37,8 @@ type Bootstrap struct {
 type ADS struct {
 	Server string
 	Delta  bool
+	// TLS is set when the ADS cluster has a TLS transport_socket.
+	TLS *TLS
 }
 
 // LoadBootstrap reads an Envoy v3 bootstrap in YAML or JSON. Unknown
@@ -118,7 +123,7 @@ func ParseBootstrap(data []byte) (*Bootstrap, error) {
 			adsCluster = gs[0].GetEnvoyGrpc().GetClusterName()
 		case gs[0].GetGoogleGrpc() != nil:
 			if gs[0].GetGoogleGrpc().GetChannelCredentials() != nil {
-				return nil, fmt.Errorf("dynamic_resources.ads_config: meshd connects to the management server in plaintext only")
+				return nil, fmt.Errorf("dynamic_resources.ads_config.grpc_services[0].google_grpc.channel_credentials is not supported: use envoy_grpc with a TLS transport_socket on the cluster")
 			}
 			out.ADS.Server = gs[0].GetGoogleGrpc().GetTargetUri()
 		}
@@ -131,6 +136,11 @@ func ParseBootstrap(data []byte) (*Bootstrap, error) {
 				return nil, err
 			}
 			out.ADS.Server = addr
+			if ts := c.GetTransportSocket(); ts != nil {
+				if out.ADS.TLS, err = tlsFromSocket(ts); err != nil {
+					return nil, fmt.Errorf("cluster %q: %w", c.GetName(), err)
+				}
+			}
 			continue
 		}
 		out.Static = append(out.Static, c)
@@ -161,9 +171,6 @@ func isLoopback(host string) bool {
 // adsAddress finds the management server in the ADS cluster: its first
 // endpoint.
 func adsAddress(t *translate.T, c *clusterv3.Cluster) (string, error) {
-	if c.GetTransportSocket() != nil {
-		return "", fmt.Errorf("cluster %q: meshd connects to the management server in plaintext only", c.GetName())
-	}
 	for _, l := range c.GetLoadAssignment().GetEndpoints() {
 		for _, e := range l.GetLbEndpoints() {
 			sa := e.GetEndpoint().GetAddress().GetSocketAddress()

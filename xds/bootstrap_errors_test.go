@@ -40,7 +40,12 @@ dynamic_resources:
   ads_config: { api_type: GRPC, grpc_services: [{ envoy_grpc: { cluster_name: nope } }] }
   cds_config: { ads: {} }
   lds_config: { ads: {} }`, `cluster "nope"`},
-		{"TLS to the management server", ads("      transport_socket: { name: envoy.transport_sockets.tls }"), "plaintext only"},
+		{"TLS socket without config", ads("      transport_socket: { name: envoy.transport_sockets.tls }"), "typed_config is missing"},
+		{"TLS from SDS", ads(`      transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+          common_tls_context: { validation_context_sds_secret_config: { name: ca } }`), "SDS secrets are not supported"},
 		{"bad static listener", `
 static_resources:
   listeners:

@@ -18,6 +18,7 @@ import (
 	"github.com/wasmesh/wasmesh/conf"
 	"github.com/wasmesh/wasmesh/xds/internal/translate"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -45,12 +46,15 @@ type Node struct {
 
 // Options configure a Client. Server and Apply are required.
 type Options struct {
-	// Server is the management server's host:port (plaintext gRPC).
+	// Server is the management server's host:port (gRPC).
 	Server string
 	Node   Node
 	// Delta selects the incremental protocol (DeltaAggregatedResources)
 	// instead of state-of-the-world.
 	Delta bool
+	// TLS, when set, secures the connection (mutual TLS with a client
+	// certificate); nil means plaintext.
+	TLS *TLS
 	// Apply receives each whole, validated config; meshd binds it to
 	// dataplane.Server.Apply. An error NACKs the update that caused it.
 	Apply func(cfg *conf.Config, version string) error
@@ -209,6 +213,11 @@ func New(opts Options) (*Client, error) {
 	if opts.Node.ID == "" {
 		return nil, errors.New("xds: a node id is required (control planes key their snapshots on it)")
 	}
+	if opts.TLS != nil {
+		if _, err := opts.TLS.Config(); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -303,8 +312,16 @@ func (c *Client) Status() Status {
 // exponential backoff and jitter. The config in force stays when the
 // stream breaks; a new stream resumes from the versions held.
 func (c *Client) Run(ctx context.Context) error {
+	creds := insecure.NewCredentials()
+	if c.opts.TLS != nil {
+		tc, err := c.opts.TLS.Config()
+		if err != nil {
+			return err
+		}
+		creds = credentials.NewTLS(tc)
+	}
 	dopts := append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		// Control planes with many clusters send responses far above
 		// gRPC's 4 MB default; Envoy has no such limit.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxResponse)),

@@ -81,7 +81,7 @@ type controlPlane struct {
 	deltas   []*discoveryv3.DeltaDiscoveryRequest
 }
 
-func startControlPlane(t *testing.T, addr string, cache cachev3.SnapshotCache) *controlPlane {
+func startControlPlane(t *testing.T, addr string, cache cachev3.SnapshotCache, opts ...grpc.ServerOption) *controlPlane {
 	t.Helper()
 	if cache == nil {
 		cache = cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)
@@ -120,7 +120,7 @@ func startControlPlane(t *testing.T, addr string, cache cachev3.SnapshotCache) *
 		t.Fatal(err)
 	}
 	cp.addr = ln.Addr().String()
-	cp.grpc = grpc.NewServer()
+	cp.grpc = grpc.NewServer(opts...)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(cp.grpc, srv)
 	go cp.grpc.Serve(ln)
 	t.Cleanup(cp.grpc.Stop)

@@ -27,16 +27,24 @@ type xdsFlags struct {
 	nodeMeta    string
 	delta       bool
 	admin       string
+	tlsCA       string
+	tlsCert     string
+	tlsKey      string
+	tlsName     string
 }
 
 func registerXDSFlags() *xdsFlags {
 	f := &xdsFlags{}
 	flag.StringVar(&f.bootstrap, "bootstrap", "", "Envoy v3 bootstrap file (YAML or JSON): static_resources, and dynamic_resources with ads_config")
-	flag.StringVar(&f.server, "xds-server", "", "ADS management server host:port (plaintext gRPC), instead of a bootstrap file")
+	flag.StringVar(&f.server, "xds-server", "", "ADS management server host:port (gRPC; TLS with --xds-ca), instead of or overriding the bootstrap's")
 	flag.StringVar(&f.nodeID, "node-id", os.Getenv("MESHD_NODE_ID"), "xDS node id (or MESHD_NODE_ID); overrides the bootstrap's")
 	flag.StringVar(&f.nodeCluster, "node-cluster", "", "xDS node cluster; overrides the bootstrap's")
 	flag.StringVar(&f.nodeMeta, "node-metadata", "", `xDS node metadata as a JSON object, e.g. {"zone":"a"}`)
 	flag.BoolVar(&f.delta, "xds-delta", false, "use the incremental (delta) xDS protocol with --xds-server")
+	flag.StringVar(&f.tlsCA, "xds-ca", "", "PEM CA that signs the management server's certificate: connect with TLS (overrides the bootstrap's)")
+	flag.StringVar(&f.tlsCert, "xds-cert", "", "PEM client certificate for mutual TLS to the management server (with --xds-key)")
+	flag.StringVar(&f.tlsKey, "xds-key", "", "PEM key of --xds-cert")
+	flag.StringVar(&f.tlsName, "xds-server-name", "", "name checked in the management server's certificate (default: the host of --xds-server)")
 	flag.StringVar(&f.admin, "admin", "", "admin API address with --xds-server or --bootstrap (default the bootstrap's, else "+conf.DefaultAdminAddress+")")
 	return f
 }
@@ -65,7 +73,21 @@ func runXDS(f *xdsFlags, logLevel string) error {
 		}
 	}
 	if f.server != "" {
-		bs.ADS = &xds.ADS{Server: f.server, Delta: f.delta}
+		var keep *xds.TLS
+		if bs.ADS != nil {
+			keep = bs.ADS.TLS
+		}
+		bs.ADS = &xds.ADS{Server: f.server, Delta: f.delta, TLS: keep}
+	}
+	if f.tlsCA != "" || f.tlsCert != "" || f.tlsKey != "" || f.tlsName != "" {
+		if bs.ADS == nil {
+			return errors.New("--xds-ca/--xds-cert/--xds-key need an ADS server (--xds-server, or dynamic_resources in the bootstrap)")
+		}
+		t, err := xds.TLSFromFiles(f.tlsCA, f.tlsCert, f.tlsKey, f.tlsName)
+		if err != nil {
+			return err
+		}
+		bs.ADS.TLS = t
 	}
 	if f.nodeID != "" {
 		bs.Node.ID = f.nodeID
@@ -136,14 +158,14 @@ func runXDS(f *xdsFlags, logLevel string) error {
 		if bs.Node.ID == "" {
 			return errors.New("--node-id (or node.id in the bootstrap) is required with xDS")
 		}
-		client, err := xds.New(xds.Options{Server: bs.ADS.Server, Delta: bs.ADS.Delta, Node: bs.Node, Base: bs.Base, Static: bs.Static,
+		client, err := xds.New(xds.Options{Server: bs.ADS.Server, Delta: bs.ADS.Delta, TLS: bs.ADS.TLS, Node: bs.Node, Base: bs.Base, Static: bs.Static,
 			Apply: srv.Apply, Logger: log, Registerer: srv.Registry()})
 		if err != nil {
 			return err
 		}
 		srv.AddStatus("xds", func() any { return client.Status() })
 		go func() { _ = client.Run(ctx) }()
-		log.Info("meshd started", "xds_server", bs.ADS.Server, "node", bs.Node.ID, "delta", bs.ADS.Delta)
+		log.Info("meshd started", "xds_server", bs.ADS.Server, "node", bs.Node.ID, "delta", bs.ADS.Delta, "tls", bs.ADS.TLS != nil)
 	} else {
 		log.Info("meshd started", "bootstrap", f.bootstrap)
 	}
