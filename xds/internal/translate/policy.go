@@ -23,6 +23,7 @@ const (
 	Reject
 )
 
+// String is the word the README table uses for the action.
 func (a Action) String() string {
 	return [...]string{"used", "ignored (warning)", "NACKed"}[a]
 }
