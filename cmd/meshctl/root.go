@@ -40,7 +40,7 @@ func newRoot(out, errOut io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVarP(&c.output, "output", "o", "table", "output format: table, json or yaml")
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(c.validateCmd(), c.statusCmd(), c.routesCmd(), c.clustersCmd(), c.endpointsCmd(), c.statsCmd(), c.configCmd(), c.reloadCmd(), c.pubCmd(), c.subCmd())
+	root.AddCommand(c.validateCmd(), c.statusCmd(), c.routesCmd(), c.clustersCmd(), c.endpointsCmd(), c.statsCmd(), c.configCmd(), c.reloadCmd(), c.pubCmd(), c.subCmd(), c.xdsCmd())
 	return root
 }
 

@@ -33,9 +33,16 @@ func run() error {
 	env := flag.String("env", os.Getenv("MESHD_ENV"), "environment overlay: FILE.ENV.yaml beside the config (or MESHD_ENV)")
 	watch := flag.Bool("watch", true, "reload when the config file changes")
 	logLevel := flag.String("log-level", "info", "debug, info, warn or error")
+	xf := registerXDSFlags()
 	flag.Parse()
+	if xf.active() {
+		if *cfgPath != "" {
+			return errors.New("-c and --bootstrap/--xds-server are alternatives: give one")
+		}
+		return runXDS(xf, *logLevel)
+	}
 	if *cfgPath == "" {
-		return errors.New("-c FILE is required")
+		return errors.New("-c FILE or --bootstrap FILE is required")
 	}
 
 	level := &slog.LevelVar{}
