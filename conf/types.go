@@ -16,6 +16,8 @@ type Config struct {
 	Logging   Logging    `yaml:"logging,omitempty" json:"logging,omitempty"`
 	// Brokers are the message brokers the messaging gateway uses.
 	Brokers []Broker `yaml:"brokers,omitempty" json:"brokers,omitempty"`
+	// Wasm configures the filter host shared by every Wasm filter.
+	Wasm WasmHost `yaml:"wasm,omitempty" json:"wasm,omitempty"`
 	// Subscriptions deliver messages from a broker to the app over HTTP.
 	Subscriptions []Subscription `yaml:"subscriptions,omitempty" json:"subscriptions,omitempty"`
 	// Drain bounds how long SIGTERM waits for requests in flight.
@@ -93,6 +95,19 @@ type Filter struct {
 	FailOpen bool           `yaml:"fail_open,omitempty" json:"fail_open,omitempty"`
 	Config   map[string]any `yaml:"config,omitempty" json:"config,omitempty"`
 	PoolSize int            `yaml:"pool_size,omitempty" json:"pool_size,omitempty"`
+}
+
+// WasmHost configures the Proxy-Wasm runtime: where compiled modules are
+// cached between runs, and the Redis that global rate limits share.
+type WasmHost struct {
+	CacheDir string `yaml:"cache_dir,omitempty" json:"cache_dir,omitempty"`
+	// RedisURL enables the rate-limit filter's global limits
+	// (redis://host:port/db), counted in one Redis by every meshd.
+	RedisURL string `yaml:"redis_url,omitempty" json:"redis_url,omitempty"`
+	// CallDeadline bounds each call into a guest (default 500ms).
+	CallDeadline Duration `yaml:"call_deadline,omitempty" json:"call_deadline,omitempty"`
+	// MemoryLimitMB caps each VM's memory (default 64).
+	MemoryLimitMB int `yaml:"memory_limit_mb,omitempty" json:"memory_limit_mb,omitempty"`
 }
 
 // RouteFilter overrides a listener filter for one route.

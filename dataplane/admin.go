@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
 // Version is meshd's version, set at build time with -ldflags.
@@ -47,7 +47,7 @@ func (s *Server) ServeAdmin(addr string, drain func()) (string, error) {
 	mux.HandleFunc("GET /clusters", s.adminClusters)
 	mux.HandleFunc("GET /routes", s.adminRoutes)
 	mux.HandleFunc("GET /stats", s.adminStats)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.stats.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /metrics", s.adminMetrics)
 	mux.HandleFunc("/logging", s.adminLogging)
 	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, _ *http.Request) {
 		if err := s.Reload(); err != nil {
@@ -73,6 +73,30 @@ func (s *Server) ServeAdmin(addr string, drain func()) (string, error) {
 	}()
 	s.log.Info("admin API started", "address", ln.Addr().String())
 	return ln.Addr().String(), nil
+}
+
+// adminMetrics writes every metric in Prometheus text format: the data
+// plane's registry, then the Wasm host's (guest-defined metrics included).
+func (s *Server) adminMetrics(w http.ResponseWriter, _ *http.Request) {
+	mfs, err := s.stats.Registry.Gather()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	w.Header().Set("Content-Type", string(format))
+	enc := expfmt.NewEncoder(w, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return
+		}
+	}
+	s.filters.mu.Lock()
+	rt := s.filters.rt
+	s.filters.mu.Unlock()
+	if rt != nil {
+		_ = rt.WritePrometheus(w)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -216,7 +240,7 @@ func (s *Server) adminRoutes(w http.ResponseWriter, _ *http.Request) {
 					}
 					if r.chain != nil {
 						for _, f := range r.chain.filters {
-							rs.Filters = append(rs.Filters, f.Name())
+							rs.Filters = append(rs.Filters, f.name)
 						}
 					}
 					out = append(out, rs)

@@ -1,109 +1,90 @@
 package dataplane
 
 import (
-	"errors"
+	"context"
+	"time"
 
-	"github.com/valyala/fasthttp"
-	"github.com/wasmesh/wasmesh/conf"
+	"github.com/wasmesh/wasmesh/dataplane/wasm"
 )
 
-// httpFilter is one filter of a listener's chain, run before the router on
-// the request path and in reverse on the response path.
-type httpFilter interface {
-	Name() string
-	// NewStream starts the filter's view of one request.
-	NewStream(ctx *fasthttp.RequestCtx, info *streamInfo) filterStream
-}
-
-// filterStream is a filter's state for one request.
-type filterStream interface {
-	// OnRequest runs on the request headers and body. When it returns
-	// false the filter has written a local response into ctx.Response
-	// and the chain stops.
-	OnRequest(ctx *fasthttp.RequestCtx) bool
-	// OnResponse runs on the response before it is written.
-	OnResponse(ctx *fasthttp.RequestCtx)
-	// Done ends the stream (access log, span, VM returned to its pool).
-	Done(ctx *fasthttp.RequestCtx)
-}
-
-// streamInfo is what filters may read of a request beyond its headers.
-type streamInfo struct {
-	requestID []byte
-	listener  string
-	route     string
-	cluster   string
-}
-
+// filterChain is a listener's Wasm filters, in order. Each filter knows
+// every route's override (other config, or switched off), so one chain
+// serves the whole listener and the route picks its behaviour by name.
 type filterChain struct {
-	filters []httpFilter
+	filters []*wasmFilter
 }
 
-// FilterFactory builds a filter from its config. routeCfg is the
-// route-level override (nil when none). meshd wires the Wasm host here.
-type FilterFactory func(f conf.Filter, routeCfg map[string]any) (httpFilter, error)
-
-// errNoFilterHost is returned when a config names filters but the server
-// was built without a filter host.
-var errNoFilterHost = errors.New("this meshd was built without a Wasm filter host")
-
-// chainBuilder compiles filter chains for one snapshot.
-type chainBuilder struct {
-	factory FilterFactory
+// wasmFilter is one configured filter: the plugin's current version,
+// swapped by its reloader when the .wasm file changes.
+type wasmFilter struct {
+	name string
+	rl   *wasm.Reloader
 }
 
-func (b *chainBuilder) listenerChain(l *conf.Listener) (*filterChain, error) {
-	if len(l.Filters) == 0 {
-		return nil, nil
+// filterRun is one request's pass through the chain.
+type filterRun struct {
+	streams []*wasm.Stream
+	// bound is how long a filter may keep the request paused.
+	bound time.Duration
+}
+
+// start makes each filter's stream for the request.
+func (fc *filterChain) start(info wasm.StreamInfo, bound time.Duration) *filterRun {
+	fr := &filterRun{streams: make([]*wasm.Stream, 0, len(fc.filters)), bound: bound}
+	for _, f := range fc.filters {
+		fr.streams = append(fr.streams, f.rl.Plugin().NewStream(info))
 	}
-	if b.factory == nil {
-		return nil, errNoFilterHost
+	return fr
+}
+
+// settle turns Pause into the filter's final answer, waiting at most the
+// bound.
+func (fr *filterRun) settle(s *wasm.Stream, a wasm.Action) wasm.Action {
+	if a != wasm.Pause {
+		return a
 	}
-	fc := &filterChain{}
-	for _, f := range l.Filters {
-		hf, err := b.factory(f, nil)
-		if err != nil {
-			return nil, err
+	ctx, cancel := context.WithTimeout(context.Background(), fr.bound)
+	defer cancel()
+	return s.Wait(ctx)
+}
+
+// request runs the request headers (and a held body) through each filter.
+// It returns the local response of the filter that stopped the request,
+// or nil to go on.
+func (fr *filterRun) request(h wasm.HeaderMap, body []byte, setBody func([]byte)) *wasm.LocalResponse {
+	for _, s := range fr.streams {
+		a := fr.settle(s, s.OnRequestHeaders(h, len(body) == 0))
+		if a == wasm.SendLocalResponse {
+			return s.LocalResponse()
 		}
-		fc.filters = append(fc.filters, hf)
-	}
-	return fc, nil
-}
-
-// routeChain applies a route's overrides: a filter switched off, or run
-// with other config. Routes without overrides share the listener chain.
-func (b *chainBuilder) routeChain(base *filterChain, r *conf.Route) (*filterChain, error) {
-	if len(r.Filters) == 0 || base == nil {
-		return base, nil
-	}
-	over := map[string]conf.RouteFilter{}
-	for _, f := range r.Filters {
-		over[f.Name] = f
-	}
-	fc := &filterChain{}
-	for _, hf := range base.filters {
-		o, ok := over[hf.Name()]
-		switch {
-		case !ok:
-			fc.filters = append(fc.filters, hf)
-		case o.Disabled:
-		default:
-			// Built again with the route's config merged over the listener's.
-			hf2, err := b.rebuild(hf, o.Config)
-			if err != nil {
-				return nil, err
+		if len(body) > 0 {
+			a, nb := s.OnRequestBody(body, true)
+			if nb != nil {
+				body = nb
+				setBody(nb)
 			}
-			fc.filters = append(fc.filters, hf2)
+			if fr.settle(s, a) == wasm.SendLocalResponse {
+				return s.LocalResponse()
+			}
 		}
 	}
-	return fc, nil
+	return nil
 }
 
-func (b *chainBuilder) rebuild(hf httpFilter, cfg map[string]any) (httpFilter, error) {
-	type configured interface{ Config() conf.Filter }
-	c, ok := hf.(configured)
-	if !ok {
-		return hf, nil
+// response runs the response headers through the filters in reverse.
+func (fr *filterRun) response(h wasm.HeaderMap) *wasm.LocalResponse {
+	for i := len(fr.streams) - 1; i >= 0; i-- {
+		s := fr.streams[i]
+		if fr.settle(s, s.OnResponseHeaders(h, false)) == wasm.SendLocalResponse {
+			return s.LocalResponse()
+		}
 	}
-	return b.factory(c.Config(), cfg)
+	return nil
+}
+
+// done ends every stream (proxy_on_log, proxy_on_done, VMs returned).
+func (fr *filterRun) done() {
+	for _, s := range fr.streams {
+		s.Done()
+	}
 }

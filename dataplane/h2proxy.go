@@ -19,6 +19,7 @@ import (
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 	"github.com/wasmesh/wasmesh/dataplane/internal/tlsutil"
 	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
+	"github.com/wasmesh/wasmesh/dataplane/wasm"
 )
 
 // hopByHop are the headers that belong to one connection, never forwarded.
@@ -60,11 +61,27 @@ func (s *Server) handleHTTP(l *listener, w http.ResponseWriter, r *http.Request)
 	}
 	var host *upstream.Host
 	attempts := 0
+	if ls.chain != nil {
+		fr := ls.chain.start(s.streamInfoHTTP(r, ls, rt, reqID, peer), filterBound(rt))
+		defer fr.done()
+		rw.filters = fr
+		var body []byte
+		if r.ContentLength > 0 && r.ContentLength <= maxReplay && !grpc {
+			body, _ = io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		if lr := fr.request(&httpReqHeaders{r: r}, body, func(nb []byte) {
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(nb)), int64(len(nb))
+		}); lr != nil {
+			rw.filters = nil
+			rw.localFromFilter(lr)
+			rt.counters[stats.Class(rw.status)].Inc()
+			rt.duration.Observe(time.Since(start).Seconds())
+			s.logAccessHTTP(ls, rt, r, rw, start, reqID, peer, nil, 0)
+			return
+		}
+	}
 	switch {
-	case ls.chain != nil && rt.chain != nil && len(rt.chain.filters) > 0:
-		// The filter chain runs on fasthttp requests today; refuse rather
-		// than let a policy be skipped.
-		rw.local(http.StatusServiceUnavailable, "filters are not available on HTTP/2 in this build\n", grpcUnavailable)
 	case rt.directStatus != 0:
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		rw.WriteHeader(rt.directStatus)
@@ -79,6 +96,23 @@ func (s *Server) handleHTTP(l *listener, w http.ResponseWriter, r *http.Request)
 	rt.counters[stats.Class(rw.status)].Inc()
 	rt.duration.Observe(time.Since(start).Seconds())
 	s.logAccessHTTP(ls, rt, r, rw, start, reqID, peer, host, attempts)
+}
+
+func (s *Server) streamInfoHTTP(r *http.Request, ls *listenerSnap, rt *routeSnap, reqID, peer string) wasm.StreamInfo {
+	info := wasm.StreamInfo{
+		RequestID: reqID, Method: r.Method, Path: r.URL.RequestURI(), Scheme: "http", Authority: r.Host,
+		Protocol: r.Proto, SourceAddress: r.RemoteAddr, PeerIdentity: peer, RouteName: rt.name, StartTime: time.Now(),
+	}
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		info.DestinationAddress = a.String()
+	}
+	if r.TLS != nil {
+		info.Scheme = "https"
+	}
+	if len(rt.clusters) == 1 {
+		info.ClusterName = rt.clusters[0].Name
+	}
+	return info
 }
 
 func (ls *listenerSnap) matchHTTP(r *http.Request) *routeSnap {
@@ -104,6 +138,12 @@ type respWriter struct {
 	status  int
 	written bool
 	bytes   int64
+	// replaced is set when a filter answered in place of the upstream;
+	// writes of the upstream body are then dropped.
+	replaced bool
+	// filters, when set, see the response headers before they are sent
+	// and may replace the response.
+	filters *filterRun
 }
 
 func (rw *respWriter) Header() http.Header { return rw.w.Header() }
@@ -112,12 +152,23 @@ func (rw *respWriter) WriteHeader(code int) {
 	if rw.written {
 		return
 	}
+	if fr := rw.filters; fr != nil {
+		rw.filters = nil
+		if lr := fr.response(&httpRespHeaders{h: rw.w.Header(), status: &code}); lr != nil {
+			rw.localFromFilter(lr)
+			rw.replaced = true
+			return
+		}
+	}
 	rw.written = true
 	rw.status = code
 	rw.w.WriteHeader(code)
 }
 
 func (rw *respWriter) Write(p []byte) (int, error) {
+	if rw.replaced {
+		return len(p), nil
+	}
 	if !rw.written {
 		rw.WriteHeader(http.StatusOK)
 	}
@@ -150,6 +201,19 @@ func (rw *respWriter) local(status int, body string, grpcCode int) {
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	rw.WriteHeader(status)
 	io.WriteString(rw, body)
+}
+
+// localFromFilter sends a filter's local response; for gRPC as a gRPC
+// error (its grpc status, or one mapped from the HTTP status).
+func (rw *respWriter) localFromFilter(lr *wasm.LocalResponse) {
+	for _, h := range lr.Headers {
+		rw.Header().Add(h[0], h[1])
+	}
+	code := int(lr.GrpcStatus)
+	if code < 0 {
+		code = grpcFromHTTP(lr.Status)
+	}
+	rw.local(lr.Status, string(lr.Body), code)
 }
 
 func (rw *respWriter) overflow(reason string) {
@@ -440,6 +504,9 @@ func (c *httpCall) copyResponse(rw *respWriter, rt *routeSnap) {
 		h.Set(string(x.key), string(x.val))
 	}
 	rw.WriteHeader(resp.StatusCode)
+	if rw.replaced {
+		return // a filter answered instead; close() drops the upstream stream
+	}
 	buf := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(buf)
 	for {

@@ -11,8 +11,10 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
+	"github.com/wasmesh/wasmesh/dataplane/internal/tlsutil"
 	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
 	"github.com/wasmesh/wasmesh/dataplane/lb"
+	"github.com/wasmesh/wasmesh/dataplane/wasm"
 )
 
 var (
@@ -47,20 +49,22 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 		s.logAccess(ls, nil, ctx, start, reqID, nil, 0)
 		return
 	}
-	var streams []filterStream
-	if rt.chain != nil {
-		info := &streamInfo{requestID: reqID, listener: ls.name, route: rt.name}
-		if len(rt.clusters) == 1 {
-			info.cluster = rt.clusters[0].Name
+	var fr *filterRun
+	if ls.chain != nil {
+		fr = ls.chain.start(s.streamInfo(ctx, ls, rt, reqID), filterBound(rt))
+		defer fr.done()
+		var body []byte
+		if !ctx.Request.IsBodyStream() {
+			body = ctx.Request.Body()
 		}
-		for _, f := range rt.chain.filters {
-			fs := f.NewStream(ctx, info)
-			streams = append(streams, fs)
-			if !fs.OnRequest(ctx) {
-				goto respond
-			}
+		if lr := fr.request(&fastReqHeaders{req: &ctx.Request, tls: ctx.IsTLS()}, body, ctx.Request.SetBodyRaw); lr != nil {
+			writeLocalFast(ctx, lr)
+			s.finish(ls, rt, ctx, start, reqID, nil, 0)
+			return
 		}
 	}
+	var host *upstream.Host
+	attempts := 0
 	switch {
 	case rt.directStatus != 0:
 		ctx.Response.SetStatusCode(rt.directStatus)
@@ -71,24 +75,50 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 	case rt.cfg.Publish != nil:
 		s.publishFast(ctx, rt)
 	default:
-		host, attempts := s.forward(ctx, rt, start)
-		for i := len(streams) - 1; i >= 0; i-- {
-			streams[i].OnResponse(ctx)
+		host, attempts = s.forward(ctx, rt, start)
+	}
+	if fr != nil {
+		if lr := fr.response(&fastRespHeaders{resp: &ctx.Response}); lr != nil {
+			writeLocalFast(ctx, lr)
 		}
-		for _, f := range streams {
-			f.Done(ctx)
-		}
-		s.finish(ls, rt, ctx, start, reqID, host, attempts)
-		return
 	}
-respond:
-	for i := len(streams) - 1; i >= 0; i-- {
-		streams[i].OnResponse(ctx)
+	s.finish(ls, rt, ctx, start, reqID, host, attempts)
+}
+
+// filterBound is how long a filter may hold a request paused (an http
+// call out): the route's timeout, or 5s for routes without one.
+func filterBound(rt *routeSnap) time.Duration {
+	if rt.timeout > 0 {
+		return rt.timeout
 	}
-	for _, f := range streams {
-		f.Done(ctx)
+	return 5 * time.Second
+}
+
+func (s *Server) streamInfo(ctx *fasthttp.RequestCtx, ls *listenerSnap, rt *routeSnap, reqID []byte) wasm.StreamInfo {
+	info := wasm.StreamInfo{
+		RequestID: string(reqID), Method: string(ctx.Method()), Path: string(ctx.RequestURI()),
+		Scheme: "http", Authority: string(ctx.Host()), Protocol: "HTTP/1.1",
+		SourceAddress: ctx.RemoteAddr().String(), DestinationAddress: ctx.LocalAddr().String(),
+		RouteName: rt.name, StartTime: ctx.Time(),
 	}
-	s.finish(ls, rt, ctx, start, reqID, nil, 0)
+	if ctx.IsTLS() {
+		info.Scheme = "https"
+		info.PeerIdentity = tlsutil.PeerIdentity(ctx.TLSConnectionState())
+	}
+	if len(rt.clusters) == 1 {
+		info.ClusterName = rt.clusters[0].Name
+	}
+	return info
+}
+
+// writeLocalFast answers with a filter's local response.
+func writeLocalFast(ctx *fasthttp.RequestCtx, lr *wasm.LocalResponse) {
+	ctx.Response.Reset()
+	ctx.Response.SetStatusCode(lr.Status)
+	for _, h := range lr.Headers {
+		ctx.Response.Header.Add(h[0], h[1])
+	}
+	ctx.Response.SetBody(lr.Body)
 }
 
 func (s *Server) finish(ls *listenerSnap, rt *routeSnap, ctx *fasthttp.RequestCtx, start time.Time, reqID []byte, host *upstream.Host, attempts int) {

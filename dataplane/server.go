@@ -35,8 +35,6 @@ type Options struct {
 	// Reload is called by SIGHUP, POST /reload and the file watcher to
 	// load the config again; nil means reload is not available.
 	Reload func() (*conf.Config, string, error)
-	// Filters builds Wasm filters; nil rejects configs that name any.
-	Filters FilterFactory
 }
 
 // Server is a running data plane.
@@ -59,7 +57,8 @@ type Server struct {
 	sourcesMu sync.Mutex
 	sources   map[string]func() any
 
-	msg *messaging
+	msg     *messaging
+	filters *filterHost
 
 	cfgAccessLog bool
 	accessLog    *slog.Logger
@@ -88,6 +87,7 @@ func New(opts Options) *Server {
 	bm := brokers.NewMetrics("meshd")
 	s.stats.Registry.MustRegister(bm)
 	s.msg = newMessaging(s.log, bm)
+	s.filters = &filterHost{s: s, plugins: map[string]*pluginEntry{}}
 	return s
 }
 
@@ -138,9 +138,15 @@ func (s *Server) Apply(cfg *conf.Config, version string) error {
 		return fmt.Errorf("apply: %w", err)
 	}
 	snap := &snapshot{version: version, cfg: cfg, loadedAt: time.Now(), listeners: map[string]*listenerSnap{}, clusters: clusters}
-	chains := &chainBuilder{factory: s.opts.Filters}
+	plugins := map[string]*pluginEntry{}
+	committed := false
+	defer func() {
+		if !committed {
+			s.filters.discard(plugins)
+		}
+	}()
 	for i := range cfg.Listeners {
-		ls, err := s.compileListener(&cfg.Listeners[i], clusters, chains)
+		ls, err := s.compileListener(cfg, &cfg.Listeners[i], clusters, plugins)
 		if err != nil {
 			return fmt.Errorf("apply: listener %s: %w", cfg.Listeners[i].Name, err)
 		}
@@ -170,6 +176,8 @@ func (s *Server) Apply(cfg *conf.Config, version string) error {
 		return fmt.Errorf("apply: %w", err)
 	}
 	// Commit: from here on nothing fails.
+	committed = true
+	s.filters.commit(plugins)
 	s.mgr.Commit(clusters)
 	var retired []*listener
 	for name, old := range s.listeners {
@@ -392,6 +400,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.admin.close()
 	}
 	s.msg.close()
+	s.filters.close()
 	s.mgr.Close()
 	s.cancel()
 	return firstErr

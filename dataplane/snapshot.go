@@ -144,22 +144,16 @@ func bytesOf(l []string) [][]byte {
 }
 
 // compileListener turns one listener's config into its snapshot.
-func (s *Server) compileListener(l *conf.Listener, clusters map[string]*upstream.Cluster, chains *chainBuilder) (*listenerSnap, error) {
+func (s *Server) compileListener(cfg *conf.Config, l *conf.Listener, clusters map[string]*upstream.Cluster, plugins map[string]*pluginEntry) (*listenerSnap, error) {
 	ls := &listenerSnap{name: l.Name, requests: s.stats.ListenerRequests.WithLabelValues(l.Name)}
 	ls.accessLog = s.cfgAccessLog
-	chain, err := chains.listenerChain(l)
-	if err != nil {
-		return nil, err
-	}
-	ls.chain = chain
 	vhosts := l.VirtualHosts
 	if len(l.Routes) > 0 {
 		vhosts = append([]conf.VirtualHost{{Name: "default", Domains: []string{"*"}, Routes: l.Routes}}, vhosts...)
 	}
-	var domains [][]string
+	names := map[*conf.Route]string{}
 	for vi := range vhosts {
 		vh := &vhosts[vi]
-		vs := &vhostSnap{name: vh.Name}
 		for ri := range vh.Routes {
 			r := &vh.Routes[ri]
 			name := r.Name
@@ -169,14 +163,25 @@ func (s *Server) compileListener(l *conf.Listener, clusters map[string]*upstream
 					name = l.Name + "-" + strconv.Itoa(ri)
 				}
 			}
-			rs, err := s.compileRoute(l, name, r, clusters)
+			names[r] = name
+		}
+	}
+	chain, err := s.filters.build(cfg, l, names, plugins)
+	if err != nil {
+		return nil, err
+	}
+	ls.chain = chain
+	var domains [][]string
+	for vi := range vhosts {
+		vh := &vhosts[vi]
+		vs := &vhostSnap{name: vh.Name}
+		for ri := range vh.Routes {
+			r := &vh.Routes[ri]
+			rs, err := s.compileRoute(l, names[r], r, clusters)
 			if err != nil {
 				return nil, err
 			}
-			rs.chain, err = chains.routeChain(chain, r)
-			if err != nil {
-				return nil, fmt.Errorf("route %s: %w", name, err)
-			}
+			rs.chain = chain
 			vs.routes = append(vs.routes, rs)
 		}
 		ls.vhosts = append(ls.vhosts, vs)

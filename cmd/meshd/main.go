@@ -70,7 +70,7 @@ func run() error {
 		return err
 	}
 
-	srv := dataplane.New(dataplane.Options{Logger: log, Level: level, Reload: load, Filters: filterFactory(log)})
+	srv := dataplane.New(dataplane.Options{Logger: log, Level: level, Reload: load})
 	if err := srv.Apply(cfg, version); err != nil {
 		return err
 	}

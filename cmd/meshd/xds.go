@@ -106,7 +106,7 @@ func runXDS(f *xdsFlags, logLevel string) error {
 	base := *bs.Base
 	base.SetDefaults()
 
-	opts := dataplane.Options{Logger: log, Level: level, Filters: filterFactory(log)}
+	opts := dataplane.Options{Logger: log, Level: level}
 	static := func() (*conf.Config, string, error) {
 		if f.bootstrap != "" {
 			b, err := xds.LoadBootstrap(f.bootstrap)
