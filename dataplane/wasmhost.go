@@ -123,7 +123,9 @@ func (fh *filterHost) build(cfg *conf.Config, l *conf.Listener, routeNames map[*
 			fc.filters = append(fc.filters, &wasmFilter{name: f.Name, rl: e.rl})
 			continue
 		}
-		ctx, cancel := context.WithTimeout(fh.s.ctx, time.Minute)
+		// Compiling a Go-built module takes seconds (much more under the
+		// race detector); the on-disk cache makes later starts fast.
+		ctx, cancel := context.WithTimeout(fh.s.ctx, 5*time.Minute)
 		rl, err := rt.NewReloader(ctx, pc, wasmCalls{fh.s})
 		cancel()
 		if err != nil {
