@@ -368,8 +368,13 @@ func testIdempotent(t *testing.T, open Opener) {
 	if _, err := s.Append(ctx, "pay-3", eventlog.Any, batch...); !errors.Is(err, eventlog.ErrDuplicateEvent) {
 		t.Fatalf("same ids in another stream: %v, want ErrDuplicateEvent", err)
 	}
-	if _, err := s.Append(ctx, "pay-1", eventlog.Any, batch[1:]...); !errors.Is(err, eventlog.ErrDuplicateEvent) {
-		t.Fatalf("part of the batch: %v, want ErrDuplicateEvent", err)
+	if _, err := s.Append(ctx, "pay-1", eventlog.Any, batch[0], batch[2]); !errors.Is(err, eventlog.ErrDuplicateEvent) {
+		t.Fatalf("stored ids out of their order: %v, want ErrDuplicateEvent", err)
+	}
+	// A contiguous run of stored events is a retry of those events.
+	tail, err := s.Append(ctx, "pay-1", eventlog.Any, batch[1:]...)
+	if err != nil || tail.FirstVersion != 3 || tail.LastVersion != 4 || tail.LastPosition != first.LastPosition {
+		t.Fatalf("retry of the batch's tail = %+v, %v; want versions 3..4", tail, err)
 	}
 	mixed := append([]eventlog.Event{eventlog.NewEvent("New", nil)}, batch[0])
 	if _, err := s.Append(ctx, "pay-1", eventlog.Any, mixed...); !errors.Is(err, eventlog.ErrDuplicateEvent) {
