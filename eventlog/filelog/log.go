@@ -30,11 +30,11 @@ type Log struct {
 	// so the writer reads it without the lock.
 	mu      sync.RWMutex
 	segs    []*segment
-	locs    []loc                // by position-1
-	streams map[string][]int64   // stream → positions, by version-1
-	ids     map[uuid.UUID]int64  // event id → position
-	notify  chan struct{}        // closed and replaced on every commit
-	failed  error                // set when a write or fsync failed
+	locs    []loc               // by position-1
+	streams map[string][]int64  // stream → positions, by version-1
+	ids     map[uuid.UUID]int64 // event id → position
+	notify  chan struct{}       // closed and replaced on every commit
+	failed  error               // set when a write or fsync failed
 
 	reqs       chan *appendReq
 	closeMu    sync.RWMutex
