@@ -243,3 +243,35 @@ func TestOptions(t *testing.T) {
 		t.Error("unknown durability accepted")
 	}
 }
+
+// TestTornTailAfterTornWrite: a write cut short and then more garbage after
+// it (a cut-off record followed by the start of another) is still a torn
+// tail, while a bad record with a good one after it is corruption.
+func TestTornTailAfterTornWrite(t *testing.T) {
+	dir := t.TempDir()
+	segs := fill(t, dir, 60)
+	last := segs[len(segs)-1]
+	st, _ := os.Stat(last)
+	good, _ := os.ReadFile(last)
+
+	// A header promising 100 bytes, 40 of them, then a header promising 300.
+	tail := append([]byte{100, 0, 0, 0, 1, 2, 3, 4}, make([]byte, 40)...)
+	tail = append(tail, 44, 1, 0, 0, 9, 9, 9, 9)
+	tail = append(tail, make([]byte, 70)...)
+	os.WriteFile(last, append(append([]byte(nil), good...), tail...), 0o644)
+	l, err := filelog.Open(dir, filelog.Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	l.Close()
+	if st2, _ := os.Stat(last); st2.Size() != st.Size() {
+		t.Fatalf("tail not cut: %d, want %d", st2.Size(), st.Size())
+	}
+
+	// Now damage the last segment's first record: good records follow.
+	os.Remove(filepath.Join(dir, "index.dat"))
+	flip(t, last, 12)
+	if _, err := filelog.Open(dir, filelog.Options{}); !errors.Is(err, eventlog.ErrCorrupt) {
+		t.Fatalf("open with a bad record before good ones: %v, want ErrCorrupt", err)
+	}
+}

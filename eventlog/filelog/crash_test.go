@@ -87,6 +87,9 @@ func TestCrashRecovery(t *testing.T) {
 		t.Skip("spawns processes")
 	}
 	dir := t.TempDir()
+	if d := os.Getenv("FILELOG_CRASH_KEEP"); d != "" {
+		dir = d
+	}
 	var all []acked
 	kills := 24
 	for round := 0; round < kills; round++ {

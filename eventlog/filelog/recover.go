@@ -3,7 +3,6 @@ package filelog
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -134,20 +133,24 @@ func (l *Log) scan(i int, off int64) error {
 	return nil
 }
 
-// tornTail tells a write cut short by a crash (the record runs past the end
-// of the file, or everything from it on is zeros, or it is the very last
-// record and fails its checksum) from corruption inside the log.
-func tornTail(rest []byte, err error) bool {
-	if errors.Is(err, record.ErrShort) {
-		return true
+// tornTail tells a write cut short by a crash from corruption inside the
+// log: a bad record in the last segment is a torn tail when no good record
+// follows it (a crash can only damage what was being written last; it may
+// leave a cut-off record, zeros, or a cut-off record followed by the start of
+// another). A good record after a bad one means the bad one is corruption.
+func tornTail(rest []byte, _ error) bool {
+	for q := 1; q+record.HeaderSize <= len(rest); q++ {
+		n := record.PayloadLen(rest[q:])
+		if n == 0 || int64(n) > int64(len(rest)-q-record.HeaderSize) {
+			continue // cheap rejection of most offsets
+		}
+		if payload, _, err := record.ReadFrame(rest[q:]); err == nil {
+			if _, _, _, _, err := record.EventHeader(payload); err == nil {
+				return false
+			}
+		}
 	}
-	if len(bytes.Trim(rest, "\x00")) == 0 {
-		return true
-	}
-	if errors.Is(err, record.ErrChecksum) {
-		return int64(record.HeaderSize)+int64(record.PayloadLen(rest)) == int64(len(rest))
-	}
-	return false
+	return true
 }
 
 // writeIndex persists the in-memory index (atomically: temp file, fsync,

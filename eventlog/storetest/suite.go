@@ -32,6 +32,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Opener) {
 		{"RacingNoStream", testRacingNoStream},
 		{"IdempotentRetry", testIdempotent},
 		{"GlobalOrder", testGlobalOrder},
+		{"NoGapsVisibleToReaders", testNoGapsVisible},
 		{"SubscribeCatchUpAndLive", testSubscribeFilters},
 		{"SubscribeAcrossReopen", testSubscribeAcrossReopen},
 		{"SubscribeHandlerErrorResumes", testSubscribeHandlerError},
@@ -738,4 +739,52 @@ func testSnapshots(t *testing.T, open Opener) {
 	if snap2, ok, _ := s2.LoadSnapshot(ctx, "snap-2"); !ok || string(snap2.Data) != "x" {
 		t.Fatalf("snap-2 = %+v, %v", snap2, ok)
 	}
+}
+
+// testNoGapsVisible tails the global log while writers append: every page a
+// reader gets must start exactly where it asked and run without holes, so a
+// reader that advances its position never skips an event committed later.
+func testNoGapsVisible(t *testing.T, open Opener) {
+	s := openAndClose(t, open)
+	ctx := ctxT(t)
+	const writers, each = 8, 25
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if _, err := s.Append(ctx, fmt.Sprintf("gap-%d", w), eventlog.Any, evs(1+i%2, "E")...); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var next int64 = 1
+	total := int64(writers * (each/2*3 + each%2))
+	for next <= total {
+		page, err := s.ReadAll(ctx, next, 50)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			if e.Position != next {
+				t.Fatalf("reader asked from %d and got position %d: a gap was visible", next, e.Position)
+			}
+			next++
+		}
+		if len(page) == 0 {
+			select {
+			case <-done:
+				if h, _ := s.Head(ctx); next > h {
+					t.Fatalf("read up to %d, head %d, want %d", next-1, h, total)
+				}
+			default:
+			}
+		}
+	}
+	<-done
 }
