@@ -56,6 +56,10 @@ type segment struct {
 	path string
 	f    *os.File
 	size int64 // bytes of complete records; writer-owned after open
+	// alloc is the file's length: records, then zeros written ahead so that
+	// an fdatasync after an append need not also commit a new file size
+	// (several times faster on ext4/xfs).
+	alloc int64
 }
 
 // loc is where one event's record lives.

@@ -91,9 +91,13 @@ func (l *Log) scan(i int, off int64) error {
 	p := off
 	for p < int64(len(data)) {
 		payload, size, err := record.ReadFrame(data[p:])
+		if err != nil && allZero(data[p:]) {
+			break // the zero-filled space ahead of the records
+		}
 		if err != nil {
 			if last && tornTail(data[p:], err) {
 				l.opts.Logger.Warn("filelog: cutting torn last record", "segment", seg.path, "offset", p, "bytes", int64(len(data))-p)
+				data = data[:p]
 				if err := seg.f.Truncate(p); err != nil {
 					return fmt.Errorf("filelog: truncate torn tail of %s: %w", seg.path, err)
 				}
@@ -130,7 +134,26 @@ func (l *Log) scan(i int, off int64) error {
 		return fmt.Errorf("%w: empty last segment %s, want base %d", eventlog.ErrCorrupt, seg.path, len(l.locs)+1)
 	}
 	seg.size = p
+	seg.alloc = p
+	if st, err := seg.f.Stat(); err == nil {
+		seg.alloc = st.Size()
+	}
 	return nil
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // tornTail tells a write cut short by a crash from corruption inside the

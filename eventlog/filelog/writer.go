@@ -45,9 +45,16 @@ func (l *Log) Append(ctx context.Context, stream string, expected eventlog.Expec
 	return req.res, req.err
 }
 
-// run is the single writer: it takes every append queued while the previous
-// fsync ran, validates them in order against the index, writes them with one
-// write and covers them with one fsync. That is group commit.
+// maxSyncs bounds the fsyncs in flight at once. Appends that arrive while an
+// fsync runs are written at once and covered by an fsync of their own that
+// overlaps it, so a writer waits about one fsync, not two.
+const maxSyncs = 4
+
+// run is the single writer: it takes every queued append, validates them in
+// order against the index plus the batches written but not yet durable,
+// writes them with one write and starts one fdatasync for them (group
+// commit). When an fsync returns, every batch written before it started is
+// durable: those are published to readers, in order, and acknowledged.
 func (l *Log) run() {
 	defer close(l.writerDone)
 	var tick <-chan time.Time
@@ -56,28 +63,50 @@ func (l *Log) run() {
 		defer t.Stop()
 		tick = t.C
 	}
-	w := &writer{pendVersion: map[string]int64{}, pendIDs: map[uuid.UUID]*appendReq{}}
-	batch := make([]*appendReq, 0, l.opts.MaxBatch)
+	w := &writer{
+		pendVersion: map[string]int64{},
+		pendIDs:     map[uuid.UUID]*appendReq{},
+		nextPos:     int64(len(l.locs)) + 1,
+		syncDone:    make(chan syncResult, maxSyncs),
+		maxSyncs:    maxSyncs,
+	}
+	if l.opts.Durability == SyncEveryAppend {
+		w.maxSyncs = 1
+	}
+	input := true
 	for {
+		in := l.reqs
+		if !input || w.syncing >= w.maxSyncs {
+			in = nil
+		}
+		if !input && w.syncing == 0 {
+			return
+		}
 		select {
-		case req, ok := <-l.reqs:
+		case req, ok := <-in:
 			if !ok {
-				return
+				input = false
+				continue
 			}
-			batch = append(batch[:0], req)
+			reqs := append(w.reqs[:0], req)
 		drain:
-			for len(batch) < l.opts.MaxBatch {
+			for len(reqs) < l.opts.MaxBatch {
 				select {
 				case r, ok := <-l.reqs:
 					if !ok {
+						input = false
 						break drain
 					}
-					batch = append(batch, r)
+					reqs = append(reqs, r)
 				default:
 					break drain
 				}
 			}
-			l.commit(w, batch)
+			w.reqs = reqs
+			l.commit(w, reqs)
+		case r := <-w.syncDone:
+			w.syncing--
+			l.synced(w, r)
 		case <-tick:
 			if w.dirty && l.failed == nil {
 				if err := l.syncTail(); err != nil {
@@ -89,38 +118,48 @@ func (l *Log) run() {
 	}
 }
 
-// writer is the writer goroutine's scratch state, reused across commits.
+// writer is the writer goroutine's state.
 type writer struct {
-	buf         []byte
-	locs        []loc
-	ids         []uuid.UUID
-	pendVersion map[string]int64
-	pendIDs     map[uuid.UUID]*appendReq
+	reqs        []*appendReq
+	pendVersion map[string]int64         // stream versions including unpublished batches
+	pendIDs     map[uuid.UUID]*appendReq // ids of unpublished batches
+	nextPos     int64                    // next global position to assign
+	unpublished []*batch                 // written, awaiting fsync, in order
+	seq         int64
+	syncing     int
+	maxSyncs    int
+	syncDone    chan syncResult
 	dirty       bool // written but not fsynced (SyncInterval)
+	committing  bool
 }
 
-func (l *Log) commit(w *writer, batch []*appendReq) {
-	defer func() {
-		for _, r := range batch {
-			if r.follow != nil {
-				r.res, r.err = r.follow.res, r.follow.err
-			}
-			close(r.done)
-		}
-	}()
+// batch is one group commit: one write, one fsync.
+type batch struct {
+	seq      int64
+	reqs     []*appendReq
+	buf      []byte
+	locs     []loc
+	ids      []uuid.UUID
+	firstPos int64
+	accepted int
+}
+
+type syncResult struct {
+	upto int64 // every batch with seq <= upto is durable
+	err  error
+}
+
+func (l *Log) commit(w *writer, reqs []*appendReq) {
+	// While a batch is being built its versions live only in the pending
+	// maps; synced (called by a roll) must not clear them.
+	w.committing = true
+	defer func() { w.committing = false }()
+	b := &batch{reqs: append([]*appendReq(nil), reqs...), firstPos: w.nextPos}
 	if l.failed != nil {
-		for _, r := range batch {
-			r.err = l.failed
-		}
+		l.respond(b, l.failed)
 		return
 	}
-	w.buf, w.locs, w.ids = w.buf[:0], w.locs[:0], w.ids[:0]
-	clear(w.pendVersion)
-	clear(w.pendIDs)
-	head := int64(len(l.locs))
-	nextPos := head + 1
-	accepted := 0
-	for _, r := range batch {
+	for _, r := range reqs {
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
 			continue
@@ -138,39 +177,128 @@ func (l *Log) commit(w *writer, batch []*appendReq) {
 		}
 		r.res = eventlog.AppendResult{
 			FirstVersion: cur + 1, LastVersion: cur + int64(len(r.events)),
-			FirstPosition: nextPos, LastPosition: nextPos + int64(len(r.events)) - 1,
+			FirstPosition: w.nextPos, LastPosition: w.nextPos + int64(len(r.events)) - 1,
 		}
 		for i := range r.events {
 			e := &r.events[i]
-			e.Version, e.Position = cur+1+int64(i), nextPos
-			nextPos++
+			e.Version, e.Position = cur+1+int64(i), w.nextPos
+			w.nextPos++
 			var start int
-			w.buf, start = record.BeginFrame(w.buf)
-			w.buf = record.AppendEvent(w.buf, e)
-			record.SealFrame(w.buf[start:])
-			w.locs = append(w.locs, loc{off: int64(start), size: uint32(len(w.buf) - start), version: e.Version, stream: r.stream})
-			w.ids = append(w.ids, e.ID)
+			b.buf, start = record.BeginFrame(b.buf)
+			b.buf = record.AppendEvent(b.buf, e)
+			record.SealFrame(b.buf[start:])
+			b.locs = append(b.locs, loc{off: int64(start), size: uint32(len(b.buf) - start), version: e.Version, stream: r.stream})
+			b.ids = append(b.ids, e.ID)
 			w.pendIDs[e.ID] = r
 		}
 		w.pendVersion[r.stream] = cur + int64(len(r.events))
-		accepted++
+		b.accepted++
 	}
-	if len(w.buf) == 0 {
-		return
-	}
-	if err := l.writeBatch(w, head+1); err != nil {
-		l.fail(err)
-		for _, r := range batch {
-			if r.err == nil {
-				r.err = l.failed
-			}
+	if len(b.buf) == 0 {
+		// Nothing to write (conflicts, retries). A retry of an append
+		// still in flight must not be acknowledged before it: queue
+		// behind the batches in flight.
+		if len(w.unpublished) > 0 {
+			b.seq = w.seq
+			w.unpublished = append(w.unpublished, b)
+			return
 		}
+		l.respond(b, nil)
 		return
 	}
-	l.stats.appends.Add(int64(accepted))
-	l.stats.events.Add(int64(len(w.locs)))
+	if err := l.write(w, b); err != nil {
+		l.fail(err)
+		l.failUnpublished(w)
+		l.respond(b, l.failed)
+		return
+	}
+	if l.opts.Durability == SyncInterval {
+		w.dirty = true
+		l.publish(b)
+		clear(w.pendVersion)
+		clear(w.pendIDs)
+		return
+	}
+	w.seq++
+	b.seq = w.seq
+	w.unpublished = append(w.unpublished, b)
+	w.syncing++
+	seg := l.segs[len(l.segs)-1]
+	go func(seq int64) {
+		w.syncDone <- syncResult{upto: seq, err: fdatasync(seg.f)}
+	}(b.seq)
+}
+
+// synced publishes the batches an fsync made durable.
+func (l *Log) synced(w *writer, r syncResult) {
+	if r.err != nil {
+		if l.failed == nil {
+			l.fail(fmt.Errorf("fsync: %w", r.err))
+		}
+		l.failUnpublished(w)
+		return
+	}
+	l.stats.syncs.Add(1)
+	n := 0
+	for n < len(w.unpublished) && w.unpublished[n].seq <= r.upto {
+		l.publish(w.unpublished[n])
+		n++
+	}
+	w.unpublished = append(w.unpublished[:0], w.unpublished[n:]...)
+	if len(w.unpublished) == 0 && !w.committing {
+		// Nothing in flight: the index alone is the truth again.
+		clear(w.pendVersion)
+		clear(w.pendIDs)
+	}
+}
+
+func (l *Log) failUnpublished(w *writer) {
+	for _, b := range w.unpublished {
+		l.respond(b, l.failed)
+	}
+	w.unpublished = w.unpublished[:0]
+	clear(w.pendVersion)
+	clear(w.pendIDs)
+	w.nextPos = int64(len(l.locs)) + 1
+}
+
+// publish makes a durable batch visible to readers and acknowledges it.
+func (l *Log) publish(b *batch) {
+	if len(b.locs) == 0 {
+		l.respond(b, nil)
+		return
+	}
+	l.mu.Lock()
+	for i, lc := range b.locs {
+		pos := b.firstPos + int64(i)
+		l.locs = append(l.locs, lc)
+		l.streams[lc.stream] = append(l.streams[lc.stream], pos)
+		l.ids[b.ids[i]] = pos
+	}
+	close(l.notify)
+	l.notify = make(chan struct{})
+	l.mu.Unlock()
+	l.stats.appends.Add(int64(b.accepted))
+	l.stats.events.Add(int64(len(b.locs)))
 	l.stats.commits.Add(1)
-	l.stats.bytes.Add(int64(len(w.buf)))
+	l.stats.bytes.Add(int64(len(b.buf)))
+	l.respond(b, nil)
+}
+
+// respond acknowledges every request of b; err, when set, replaces the
+// result of those that were accepted into the batch.
+func (l *Log) respond(b *batch, err error) {
+	for _, r := range b.reqs {
+		if err != nil && r.err == nil && r.follow == nil {
+			r.err, r.res = err, eventlog.AppendResult{}
+		}
+	}
+	for _, r := range b.reqs {
+		if r.follow != nil {
+			r.res, r.err = r.follow.res, r.follow.err
+		}
+		close(r.done)
+	}
 }
 
 // checkIDs handles idempotency: it reports true when r is settled already,
@@ -216,49 +344,74 @@ func (l *Log) checkIDs(w *writer, r *appendReq) bool {
 	return false
 }
 
-// writeBatch writes the encoded batch (first position firstPos) at the end
-// of the current segment, rolling to a new one when it is full, makes it
-// durable per the setting, then publishes it to readers.
-func (l *Log) writeBatch(w *writer, firstPos int64) error {
+// write puts the encoded batch at the end of the current segment, rolling
+// to a new segment first when it is full, and fixes the records' locations.
+func (l *Log) write(w *writer, b *batch) error {
 	seg := l.segs[len(l.segs)-1]
-	if seg.size > 0 && seg.size+int64(len(w.buf)) > l.opts.SegmentBytes {
+	if seg.size > 0 && seg.size+int64(len(b.buf)) > l.opts.SegmentBytes {
+		// The persisted index written at the roll must match the
+		// segments: let every batch in flight become durable first.
+		for w.syncing > 0 {
+			r := <-w.syncDone
+			w.syncing--
+			l.synced(w, r)
+		}
+		if l.failed != nil {
+			return l.failed
+		}
 		var err error
-		if seg, err = l.roll(w, firstPos); err != nil {
+		if seg, err = l.roll(w, b.firstPos); err != nil {
 			return err
 		}
 	}
-	if _, err := seg.f.WriteAt(w.buf, seg.size); err != nil {
+	if need := seg.size + int64(len(b.buf)); need > seg.alloc {
+		if err := l.preallocate(seg, need); err != nil {
+			return err
+		}
+	}
+	if _, err := seg.f.WriteAt(b.buf, seg.size); err != nil {
 		return fmt.Errorf("filelog: write %s: %w", seg.path, err)
 	}
-	if l.opts.Durability == SyncInterval {
-		w.dirty = true
-	} else {
-		if err := fdatasync(seg.f); err != nil {
-			return fmt.Errorf("filelog: fsync %s: %w", seg.path, err)
-		}
-		l.stats.syncs.Add(1)
-	}
 	segIdx := int32(len(l.segs) - 1)
-	base := seg.size
-	seg.size += int64(len(w.buf))
-
-	l.mu.Lock()
-	for i, lc := range w.locs {
-		lc.seg, lc.off = segIdx, base+lc.off
-		pos := firstPos + int64(i)
-		l.locs = append(l.locs, lc)
-		l.streams[lc.stream] = append(l.streams[lc.stream], pos)
-		l.ids[w.ids[i]] = pos
+	for i := range b.locs {
+		b.locs[i].seg = segIdx
+		b.locs[i].off += seg.size
 	}
-	close(l.notify)
-	l.notify = make(chan struct{})
-	l.mu.Unlock()
+	seg.size += int64(len(b.buf))
 	return nil
 }
 
-// roll seals the current segment (fsync, persisted index) and starts a new
-// one whose first record is at position base.
+// preallocChunk is how far ahead of the records a segment is zero-filled.
+const preallocChunk = 4 << 20
+
+var zeros = make([]byte, 1<<20)
+
+// preallocate zero-fills seg to at least need bytes, a chunk at a time (but
+// not past SegmentBytes unless a single batch needs it). The batch's own
+// fdatasync then commits the new length once; later ones only flush data.
+func (l *Log) preallocate(seg *segment, need int64) error {
+	target := max(need, min(seg.alloc+preallocChunk, l.opts.SegmentBytes))
+	for off := seg.alloc; off < target; {
+		n := min(int64(len(zeros)), target-off)
+		if _, err := seg.f.WriteAt(zeros[:n], off); err != nil {
+			return fmt.Errorf("filelog: preallocate %s: %w", seg.path, err)
+		}
+		off += n
+	}
+	seg.alloc = target
+	return nil
+}
+
+// roll seals the current segment (cut to its records, fsync, persisted
+// index) and starts a new one whose first record is at position base.
 func (l *Log) roll(w *writer, base int64) (*segment, error) {
+	old := l.segs[len(l.segs)-1]
+	if old.alloc > old.size {
+		if err := old.f.Truncate(old.size); err != nil {
+			return nil, fmt.Errorf("filelog: seal %s: %w", old.path, err)
+		}
+		old.alloc = old.size
+	}
 	if err := l.syncTail(); err != nil {
 		return nil, err
 	}
@@ -277,6 +430,9 @@ func (l *Log) roll(w *writer, base int64) (*segment, error) {
 }
 
 func (l *Log) fail(err error) {
+	if l.failed != nil {
+		return
+	}
 	l.opts.Logger.Error("filelog: write failed; the log refuses appends until reopened", "dir", l.dir, "err", err)
 	l.failed = fmt.Errorf("filelog: log failed, reopen to recover: %w", err)
 }

@@ -174,7 +174,7 @@ UNION ALL SELECT 2, '', '', 0, coalesce(max(position), 0) FROM %[1]s`, s.t.event
 		return eventlog.AppendResult{}, fmt.Errorf("postgres eventlog: read state: %w", err)
 	}
 	type stored struct {
-		stream          string
+		stream       string
 		version, pos int64
 	}
 	found := map[string]stored{}
@@ -215,7 +215,7 @@ UNION ALL SELECT 2, '', '', 0, coalesce(max(position), 0) FROM %[1]s`, s.t.event
 	}
 	n := len(evs)
 	var (
-		positions, versions = make([]int64, n), make([]int64, n)
+		positions, versions  = make([]int64, n), make([]int64, n)
 		types, corrs, causes = make([]string, n), make([]string, n), make([]string, n)
 		metas                = make([]string, n)
 		times                = make([]time.Time, n)
