@@ -29,7 +29,9 @@ type ValidationError struct {
 	Err     error
 }
 
-func (e *ValidationError) Error() string { return fmt.Sprintf("cqrs: invalid %s: %v", e.Command, e.Err) }
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("cqrs: invalid %s: %v", e.Command, e.Err)
+}
 
 // Unwrap returns the validator's error.
 func (e *ValidationError) Unwrap() error { return e.Err }

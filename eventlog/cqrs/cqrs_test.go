@@ -169,7 +169,12 @@ func TestCommandsAndQueries(t *testing.T) {
 	model := &summaries{rows: map[string]summary{}}
 	proj := cqrs.NewProjector(store, cqrs.Projection{
 		Name: "order-summaries", Filter: eventlog.CategoryFilter("order"), Apply: model.apply,
-		Reset: func(context.Context) error { model.mu.Lock(); model.rows = map[string]summary{}; model.mu.Unlock(); return nil },
+		Reset: func(context.Context) error {
+			model.mu.Lock()
+			model.rows = map[string]summary{}
+			model.mu.Unlock()
+			return nil
+		},
 	})
 	queries := cqrs.NewQueryBus()
 	err = cqrs.HandleQuery(queries, func(_ context.Context, q OrderSummary) (summary, error) {
