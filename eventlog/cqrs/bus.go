@@ -29,6 +29,7 @@ type ValidationError struct {
 	Err     error
 }
 
+// Error names the command and the problem.
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("cqrs: invalid %s: %v", e.Command, e.Err)
 }
@@ -43,6 +44,7 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 // as opposed to a failure: retrying will not help.
 type RejectedError struct{ Reason string }
 
+// Error gives the domain's reason.
 func (e *RejectedError) Error() string { return "cqrs: rejected: " + e.Reason }
 
 // Is makes errors.Is(err, ErrRejected) true.

@@ -9,7 +9,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	for _, d := range []filelog.Durability{filelog.SyncGroup, filelog.SyncInterval} {
+	for _, d := range []filelog.Durability{filelog.SyncGroup, filelog.SyncEveryAppend, filelog.SyncInterval} {
 		t.Run(d.String(), func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) storetest.Opener {
 				dir := t.TempDir()

@@ -328,6 +328,8 @@ func (l *Log) Subscribe(ctx context.Context, opts eventlog.SubscribeOptions, h e
 // source adapts the log to the shared subscription loop.
 type source struct{ *Log }
 
+// Wait blocks until a commit moves the head past after (or ctx ends, or
+// the log closes).
 func (s source) Wait(ctx context.Context, after int64) error {
 	s.mu.RLock()
 	ch, head := s.notify, int64(len(s.locs))

@@ -29,7 +29,9 @@ type appendReq struct {
 }
 
 // Append writes events to stream; see eventlog.Store. The call returns when
-// the group commit holding it is durable per Options.Durability.
+// the group commit holding it is durable per Options.Durability. Once
+// queued, an append is not abandoned when ctx ends: the caller always learns
+// whether it was stored.
 func (l *Log) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, events ...eventlog.Event) (eventlog.AppendResult, error) {
 	evs, err := prep.Events(ctx, stream, events)
 	if err != nil {
