@@ -276,3 +276,24 @@ func TestTornTailAfterTornWrite(t *testing.T) {
 		t.Fatalf("open with a bad record before good ones: %v, want ErrCorrupt", err)
 	}
 }
+
+func TestStaleTempFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	fill(t, dir, 10)
+	stale := []string{filepath.Join(dir, "index.dat.tmp123"), filepath.Join(dir, "snapshots", "abc.snap.tmp9")}
+	for _, p := range stale {
+		if err := os.WriteFile(p, []byte("half"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := filelog.Open(dir, filelog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, p := range stale {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("%s left behind (%v)", p, err)
+		}
+	}
+}

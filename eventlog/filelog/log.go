@@ -119,6 +119,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
+	removeStaleTemps(dir, filepath.Join(dir, "snapshots"))
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, err
@@ -384,4 +385,15 @@ func (l *Log) LoadSnapshot(_ context.Context, stream string) (eventlog.Snapshot,
 	}
 	defer l.inflight.Done()
 	return l.meta.loadSnapshot(stream)
+}
+
+// removeStaleTemps deletes temp files left by a crash during an atomic
+// replace (index, checkpoints, snapshots); the lock makes this safe.
+func removeStaleTemps(dirs ...string) {
+	for _, d := range dirs {
+		matches, _ := filepath.Glob(filepath.Join(d, "*.tmp*"))
+		for _, m := range matches {
+			_ = os.Remove(m)
+		}
+	}
 }
