@@ -279,7 +279,7 @@ func TestTornTailAfterTornWrite(t *testing.T) {
 
 func TestStaleTempFilesRemoved(t *testing.T) {
 	dir := t.TempDir()
-	fill(t, dir, 10)
+	fill(t, dir, 60)
 	stale := []string{filepath.Join(dir, "index.dat.tmp123"), filepath.Join(dir, "snapshots", "abc.snap.tmp9")}
 	for _, p := range stale {
 		if err := os.WriteFile(p, []byte("half"), 0o644); err != nil {
