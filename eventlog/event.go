@@ -14,34 +14,35 @@ type Event struct {
 	// ID identifies the event everywhere (UUIDv7, so ids sort by time). A
 	// caller that sets it makes the append idempotent: a retry with the same
 	// ids writes nothing twice. Filled by the store when zero.
-	ID uuid.UUID
+	ID uuid.UUID `json:"id"`
 	// Stream is the stream the event belongs to, for example "order-42".
 	// The part before the first '-' is the stream's category ("order").
-	Stream string
+	Stream string `json:"stream"`
 	// Type names what happened, for example "OrderPlaced".
-	Type string
+	Type string `json:"type"`
 	// Version is the event's 1-based number within its stream.
-	Version int64
+	Version int64 `json:"version"`
 	// Position is the event's 1-based number in the store's global order.
-	Position int64
+	Position int64 `json:"position"`
 	// Time is when the event was appended (UTC, microsecond precision so it
 	// round-trips through every backend unchanged). Kept if already set,
 	// which replication relies on.
-	Time time.Time
+	Time time.Time `json:"time"`
 	// CorrelationID ties together everything caused by one original request
 	// or message. Taken from the context (see WithCorrelationID); when the
 	// context has none, the event starts a new chain and uses its own id.
-	CorrelationID string
+	CorrelationID string `json:"correlation_id,omitempty"`
 	// CausationID is the id of the request, message or event that directly
 	// caused this one. Taken from the context (see WithCausationID).
-	CausationID string
+	CausationID string `json:"causation_id,omitempty"`
 	// SchemaVersion is the version of Data's shape, so readers can upcast or
 	// ignore old shapes. Zero is stored as 1.
-	SchemaVersion int
+	SchemaVersion int `json:"schema_version"`
 	// Metadata is free-form user metadata (tenant, user id, trace parent).
-	Metadata map[string]string
-	// Data is the payload, opaque to the store (usually JSON).
-	Data []byte
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// Data is the payload, opaque to the store (usually JSON; base64 in
+	// the JSON form of an Event).
+	Data []byte `json:"data,omitempty"`
 }
 
 // Category returns the stream's category: the part of the stream name before

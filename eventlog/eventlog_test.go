@@ -90,3 +90,28 @@ func TestCausedBy(t *testing.T) {
 		t.Fatalf("CausedBy gave correlation %q causation %q", eventlog.CorrelationID(ctx2), eventlog.CausationID(ctx2))
 	}
 }
+
+func TestParseExpectedVersion(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want eventlog.ExpectedVersion
+		ok   bool
+	}{
+		{"any", eventlog.Any, true},
+		{"no-stream", eventlog.NoStream, true},
+		{"0", eventlog.NoStream, true},
+		{"17", eventlog.Exact(17), true},
+		{"-3", 0, false},
+		{"seven", 0, false},
+	} {
+		got, err := eventlog.ParseExpectedVersion(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
+			t.Errorf("ParseExpectedVersion(%q) = %v, %v", tc.in, got, err)
+		}
+		if tc.ok {
+			if back, _ := eventlog.ParseExpectedVersion(got.String()); back != got {
+				t.Errorf("round trip of %s gave %s", got, back)
+			}
+		}
+	}
+}

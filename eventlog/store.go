@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 )
 
 // ExpectedVersion is the optimistic-concurrency condition of an append: the
@@ -33,6 +34,22 @@ func (e ExpectedVersion) String() string {
 	default:
 		return fmt.Sprintf("%d", int64(e))
 	}
+}
+
+// ParseExpectedVersion is String's inverse ("any", "no-stream" or a
+// version number), for HTTP headers and command lines.
+func ParseExpectedVersion(s string) (ExpectedVersion, error) {
+	switch s {
+	case "any", "":
+		return Any, nil
+	case "no-stream":
+		return NoStream, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%w: expected version %q: want any, no-stream or a version >= 0", ErrInvalid, s)
+	}
+	return Exact(v), nil
 }
 
 // Check reports whether a stream at version current satisfies the condition.
