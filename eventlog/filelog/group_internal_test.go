@@ -58,7 +58,7 @@ func TestGroupCommitSharesOneFsync(t *testing.T) {
 			}
 			// Before blocking at its first publish the writer can start at
 			// most maxSyncs commits; everything else then goes in one.
-			if st.Commits > maxSyncs+1 || st.Syncs > st.Commits {
+			if st.Commits > int64(maxSyncs)+1 || st.Syncs > st.Commits {
 				t.Fatalf("group: %d commits and %d fsyncs for 32 appends; want at most %d", st.Commits, st.Syncs, maxSyncs+1)
 			}
 			t.Logf("group: 32 appends in %d commits, %d fsyncs", st.Commits, st.Syncs)
