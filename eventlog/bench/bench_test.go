@@ -209,19 +209,21 @@ func BenchmarkRead(b *testing.B) {
 	b.Run("jetstream", func(b *testing.B) {
 		f := openJS(b)
 		ctx := context.Background()
-		var acks []jetstream.PubAckFuture
-		for i := 0; i < readSet; i++ {
-			a, err := f.js.PublishAsync(f.stream+".read", payload)
-			if err != nil {
-				b.Fatal(err)
+		for i := 0; i < readSet; i += 1000 {
+			acks := make([]jetstream.PubAckFuture, 0, 1000)
+			for k := 0; k < 1000; k++ {
+				a, err := f.js.PublishAsync(f.stream+".read", payload)
+				if err != nil {
+					b.Fatal(err)
+				}
+				acks = append(acks, a)
 			}
-			acks = append(acks, a)
-		}
-		for _, a := range acks {
-			select {
-			case <-a.Ok():
-			case err := <-a.Err():
-				b.Fatal(err)
+			for _, a := range acks {
+				select {
+				case <-a.Ok():
+				case err := <-a.Err():
+					b.Fatal(err)
+				}
 			}
 		}
 		b.ResetTimer()
