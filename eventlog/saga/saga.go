@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -150,6 +151,9 @@ func NewManager(store eventlog.Store, def Definition, opts Options) (*Manager, e
 	if def.Name == "" || def.Start == nil || len(def.Steps) == 0 {
 		return nil, errors.New("saga: a definition needs a name, a start function and steps")
 	}
+	if strings.Contains(def.Name, "-") {
+		return nil, fmt.Errorf("saga %q: the name may not contain '-' (it ends the stream category)", def.Name)
+	}
 	for i, s := range def.Steps {
 		if s.Name == "" || s.Do == nil {
 			return nil, fmt.Errorf("saga %s: step %d needs a name and Do", def.Name, i)
@@ -250,6 +254,9 @@ func (m *Manager) Status(ctx context.Context, id string) (Status, bool, error) {
 
 func (m *Manager) handle(ctx context.Context, e eventlog.Event, live bool) {
 	if eventlog.Category(e.Stream) == m.category() {
+		if len(e.Stream) <= len(m.category())+1 {
+			return // "saga.<name>" or "saga.<name>-": not an instance
+		}
 		id := e.Stream[len(m.category())+1:]
 		in := m.instance(id)
 		if e.Version <= in.version {

@@ -331,3 +331,21 @@ func TestSagaSurvivesKill(t *testing.T) {
 		})
 	}
 }
+
+func TestDefinitionChecked(t *testing.T) {
+	store := openLog(t, t.TempDir())
+	defer store.Close()
+	ok := saga.Step{Name: "s", Do: func(context.Context, *saga.Instance) error { return nil }}
+	start := func(eventlog.Event) (string, []byte, bool) { return "", nil, false }
+	for name, def := range map[string]saga.Definition{
+		"no name":          {Start: start, Steps: []saga.Step{ok}},
+		"dash in name":     {Name: "a-b", Start: start, Steps: []saga.Step{ok}},
+		"no steps":         {Name: "a", Start: start},
+		"step without Do":  {Name: "a", Start: start, Steps: []saga.Step{{Name: "x"}}},
+		"await, no correl": {Name: "a", Start: start, Steps: []saga.Step{{Name: "x", Do: ok.Do, Await: func(eventlog.Event) saga.Outcome { return saga.Pending }}}},
+	} {
+		if _, err := saga.NewManager(store, def, saga.Options{}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
