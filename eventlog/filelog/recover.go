@@ -116,6 +116,9 @@ func (l *Log) scan(i int, off int64) error {
 		if pos != want || (p == 0 && pos != seg.base) {
 			return fmt.Errorf("%w: %s offset %d holds position %d, want %d", eventlog.ErrCorrupt, seg.path, p, pos, want)
 		}
+		if ps := l.streams[stream]; len(ps) > 0 {
+			stream = l.locs[ps[0]-1].stream // share one copy of the name
+		}
 		if v := int64(len(l.streams[stream])) + 1; version != v {
 			return fmt.Errorf("%w: %s offset %d: stream %q version %d, want %d", eventlog.ErrCorrupt, seg.path, p, stream, version, v)
 		}
