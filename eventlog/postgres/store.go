@@ -48,6 +48,11 @@ type Store struct {
 
 	stop context.CancelFunc
 	done chan struct{}
+
+	reqs       chan *appendReq
+	closing    chan struct{}
+	closeOnce  sync.Once
+	writerDone chan struct{}
 }
 
 type tables struct{ events, checkpoints, snapshots string }
@@ -79,9 +84,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			checkpoints: schema + ".checkpoints",
 			snapshots:   schema + ".snapshots",
 		},
-		channel: "eventlog_" + cfg.Schema,
-		notify:  make(chan struct{}),
-		done:    make(chan struct{}),
+		channel:    "eventlog_" + cfg.Schema,
+		notify:     make(chan struct{}),
+		done:       make(chan struct{}),
+		reqs:       make(chan *appendReq, maxBatch),
+		closing:    make(chan struct{}),
+		writerDone: make(chan struct{}),
 	}
 	if len(s.channel) > 63 {
 		s.channel = s.channel[:63]
@@ -93,6 +101,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	lctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	go s.listen(lctx)
+	go s.writer()
 	return s, nil
 }
 
@@ -136,132 +145,329 @@ CREATE TABLE IF NOT EXISTS %[4]s (
 	return nil
 }
 
-// Close stops the listener and closes the pool.
+// Close finishes the appends already queued, stops the listener and closes
+// the pool.
 func (s *Store) Close() error {
-	s.stop()
-	<-s.done
-	s.pool.Close()
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.writerDone
+		// Appends that raced with Close are refused, not left waiting.
+		for {
+			select {
+			case r := <-s.reqs:
+				r.err = eventlog.ErrClosed
+				close(r.done)
+				continue
+			default:
+			}
+			break
+		}
+		s.stop()
+		<-s.done
+		s.pool.Close()
+	})
 	return nil
 }
 
-// Append writes events in one transaction. The transaction-level advisory
-// lock serializes appenders of this store, so positions are max+1 in commit
-// order and a reader never sees position n+1 before n.
+// Append writes events; see eventlog.Store. Concurrent appends on one Store
+// are committed together (group commit: one transaction, one WAL flush);
+// each keeps its own all-or-nothing outcome.
 func (s *Store) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, events ...eventlog.Event) (eventlog.AppendResult, error) {
 	evs, err := prep.Events(ctx, stream, events)
 	if err != nil {
 		return eventlog.AppendResult{}, err
 	}
-	ids := make([]string, len(evs))
-	for i, e := range evs {
-		ids[i] = e.ID.String()
+	req := &appendReq{ctx: ctx, stream: stream, expected: expected, events: evs, done: make(chan struct{})}
+	select {
+	case s.reqs <- req:
+	case <-s.closing:
+		return eventlog.AppendResult{}, eventlog.ErrClosed
+	case <-ctx.Done():
+		return eventlog.AppendResult{}, ctx.Err()
+	}
+	select {
+	case <-req.done:
+	case <-s.writerDone:
+		select {
+		case <-req.done: // committed just before the writer stopped
+		default:
+			return eventlog.AppendResult{}, eventlog.ErrClosed
+		}
+	}
+	return req.res, req.err
+}
+
+// appendReq is one Append waiting for the writer.
+type appendReq struct {
+	ctx      context.Context
+	stream   string
+	expected eventlog.ExpectedVersion
+	events   []eventlog.Event
+	done     chan struct{}
+	res      eventlog.AppendResult
+	err      error
+	follow   *appendReq // a retry of an append in the same transaction
+}
+
+// maxBatch bounds the appends one transaction takes.
+const maxBatch = 256
+
+// writer commits queued appends in groups until the store closes.
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	for {
+		var first *appendReq
+		select {
+		case first = <-s.reqs:
+		case <-s.closing:
+			return
+		}
+		batch := []*appendReq{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+		for _, r := range batch {
+			if r.follow != nil {
+				r.res, r.err = r.follow.res, r.follow.err
+			}
+			close(r.done)
+		}
+	}
+}
+
+// commit runs one transaction for batch: under the store's advisory lock
+// (so positions are assigned, and become visible, in commit order), it reads
+// what every request needs to be checked, checks them in order as if they
+// ran one by one, and inserts the accepted events with one statement.
+func (s *Store) commit(batch []*appendReq) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fail := func(err error) {
+		for _, r := range batch {
+			if r.err == nil && r.follow == nil && r.res == (eventlog.AppendResult{}) {
+				r.err = err
+			}
+		}
+	}
+	var ids, streams []string
+	seenStream := map[string]bool{}
+	for _, r := range batch {
+		for _, e := range r.events {
+			ids = append(ids, e.ID.String())
+		}
+		if !seenStream[r.stream] {
+			seenStream[r.stream] = true
+			streams = append(streams, r.stream)
+		}
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return eventlog.AppendResult{}, fmt.Errorf("postgres eventlog: begin: %w", err)
+		fail(fmt.Errorf("postgres eventlog: begin: %w", err))
+		return
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
+	defer tx.Rollback(context.Background())
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, s.lockKey); err != nil {
-		return eventlog.AppendResult{}, fmt.Errorf("postgres eventlog: lock: %w", err)
+		fail(fmt.Errorf("postgres eventlog: lock: %w", err))
+		return
 	}
 	// One statement after the lock (a fresh snapshot): stored ids among
-	// ours, the stream's version and the global head.
+	// the batch's, the versions of its streams and the global head.
 	rows, err := tx.Query(ctx, fmt.Sprintf(`
 SELECT 0, e.id::text, e.stream, e.version, e.position FROM %[1]s e WHERE e.id = ANY($1::uuid[])
-UNION ALL SELECT 1, '', '', coalesce(max(version), 0), 0 FROM %[1]s WHERE stream = $2
-UNION ALL SELECT 2, '', '', 0, coalesce(max(position), 0) FROM %[1]s`, s.t.events), ids, stream)
+UNION ALL SELECT 1, '', stream, max(version), 0 FROM %[1]s WHERE stream = ANY($2::text[]) GROUP BY stream
+UNION ALL SELECT 2, '', '', 0, coalesce(max(position), 0) FROM %[1]s`, s.t.events), ids, streams)
 	if err != nil {
-		return eventlog.AppendResult{}, fmt.Errorf("postgres eventlog: read state: %w", err)
-	}
-	type stored struct {
-		stream       string
-		version, pos int64
+		fail(fmt.Errorf("postgres eventlog: read state: %w", err))
+		return
 	}
 	found := map[string]stored{}
-	var cur, head int64
+	versions := map[string]int64{}
+	var head int64
 	for rows.Next() {
 		var kind int
 		var id, st string
 		var v, p int64
 		if err := rows.Scan(&kind, &id, &st, &v, &p); err != nil {
 			rows.Close()
-			return eventlog.AppendResult{}, fmt.Errorf("postgres eventlog: read state: %w", err)
+			fail(fmt.Errorf("postgres eventlog: read state: %w", err))
+			return
 		}
 		switch kind {
 		case 0:
 			found[id] = stored{st, v, p}
 		case 1:
-			cur = v
+			versions[st] = v
 		case 2:
 			head = p
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return eventlog.AppendResult{}, fmt.Errorf("postgres eventlog: read state: %w", err)
+		fail(fmt.Errorf("postgres eventlog: read state: %w", err))
+		return
 	}
-	if len(found) > 0 {
-		first, ok := found[ids[0]]
-		for i, id := range ids {
-			f, has := found[id]
-			if !ok || !has || f.stream != stream || f.version != first.version+int64(i) || f.pos != first.pos+int64(i) {
-				return eventlog.AppendResult{}, fmt.Errorf("%w: %s in append to %q", eventlog.ErrDuplicateEvent, id, stream)
+
+	var ins insertRows
+	pending := map[string]*appendReq{} // event id → request in this batch
+	next := head + 1
+	var accepted []*appendReq
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			continue
+		}
+		if checkStored(r, found) || checkPending(r, pending) {
+			continue
+		}
+		cur := versions[r.stream]
+		if !r.expected.Check(cur) {
+			r.err = &eventlog.ConcurrencyError{Stream: r.stream, Expected: r.expected, Actual: cur}
+			continue
+		}
+		n := int64(len(r.events))
+		r.res = eventlog.AppendResult{FirstVersion: cur + 1, LastVersion: cur + n, FirstPosition: next, LastPosition: next + n - 1}
+		for i, e := range r.events {
+			if err := ins.add(e, next+int64(i), cur+1+int64(i)); err != nil {
+				r.err, r.res = err, eventlog.AppendResult{}
+				break
 			}
 		}
-		n := int64(len(ids))
-		return eventlog.AppendResult{FirstVersion: first.version, LastVersion: first.version + n - 1, FirstPosition: first.pos, LastPosition: first.pos + n - 1}, nil
-	}
-	if !expected.Check(cur) {
-		return eventlog.AppendResult{}, &eventlog.ConcurrencyError{Stream: stream, Expected: expected, Actual: cur}
-	}
-	n := len(evs)
-	var (
-		positions, versions  = make([]int64, n), make([]int64, n)
-		types, corrs, causes = make([]string, n), make([]string, n), make([]string, n)
-		metas                = make([]string, n)
-		times                = make([]time.Time, n)
-		schemas              = make([]int32, n)
-		datas                = make([][]byte, n)
-	)
-	for i, e := range evs {
-		positions[i], versions[i] = head+1+int64(i), cur+1+int64(i)
-		types[i], corrs[i], causes[i] = e.Type, e.CorrelationID, e.CausationID
-		times[i], schemas[i] = e.Time, int32(e.SchemaVersion)
-		datas[i] = e.Data
-		if datas[i] == nil {
-			datas[i] = []byte{}
+		if r.err != nil {
+			continue
 		}
-		metas[i] = "{}"
-		if len(e.Metadata) > 0 {
-			b, err := json.Marshal(e.Metadata)
-			if err != nil {
-				return eventlog.AppendResult{}, fmt.Errorf("postgres eventlog: metadata: %w", err)
-			}
-			metas[i] = string(b)
+		for _, e := range r.events {
+			pending[e.ID.String()] = r
 		}
+		versions[r.stream] = cur + n
+		next += n
+		accepted = append(accepted, r)
 	}
-	batch := &pgx.Batch{}
-	batch.Queue(fmt.Sprintf(`
+	if len(accepted) == 0 {
+		return
+	}
+	b := &pgx.Batch{}
+	b.Queue(fmt.Sprintf(`
 INSERT INTO %s (position, id, stream, version, type, time, correlation_id, causation_id, schema_version, metadata, data)
-SELECT p, i, $3, v, t, tm, c, k, sv, m::jsonb, d
-FROM unnest($1::bigint[], $2::uuid[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::int[], $10::text[], $11::bytea[])
-	AS u(p, i, v, t, tm, c, k, sv, m, d)`, s.t.events),
-		positions, ids, stream, versions, types, times, corrs, causes, schemas, metas, datas)
-	batch.Queue(`SELECT pg_notify($1, $2)`, s.channel, strconv.FormatInt(head+int64(n), 10))
-	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+SELECT p, i, s, v, t, tm, c, k, sv, m::jsonb, d
+FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::int[], $10::text[], $11::bytea[])
+	AS u(p, i, s, v, t, tm, c, k, sv, m, d)`, s.t.events),
+		ins.positions, ins.ids, ins.streams, ins.versions, ins.types, ins.times, ins.corrs, ins.causes, ins.schemas, ins.metas, ins.datas)
+	b.Queue(`SELECT pg_notify($1, $2)`, s.channel, strconv.FormatInt(next-1, 10))
+	err = tx.SendBatch(ctx, b).Close()
+	if err == nil {
+		err = tx.Commit(ctx)
+	}
+	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 			// Only reachable if something wrote without the lock.
-			return eventlog.AppendResult{}, &eventlog.ConcurrencyError{Stream: stream, Expected: expected, Actual: cur}
+			err = fmt.Errorf("%w: %v", eventlog.ErrConcurrency, err)
 		}
-		return eventlog.AppendResult{}, fmt.Errorf("postgres eventlog: insert: %w", err)
+		for _, r := range accepted {
+			r.res, r.err = eventlog.AppendResult{}, fmt.Errorf("postgres eventlog: append: %w", err)
+		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return eventlog.AppendResult{}, fmt.Errorf("postgres eventlog: commit: %w", err)
+}
+
+type stored struct {
+	stream       string
+	version, pos int64
+}
+
+// checkStored settles r if its first event id is already stored: the
+// original result for an exact retry, ErrDuplicateEvent otherwise; also
+// ErrDuplicateEvent if any other of its ids is stored.
+func checkStored(r *appendReq, found map[string]stored) bool {
+	first, ok := found[r.events[0].ID.String()]
+	if !ok {
+		for _, e := range r.events {
+			if _, dup := found[e.ID.String()]; dup {
+				r.err = fmt.Errorf("%w: %s in append to %q", eventlog.ErrDuplicateEvent, e.ID, r.stream)
+				return true
+			}
+		}
+		return false
 	}
-	return eventlog.AppendResult{
-		FirstVersion: cur + 1, LastVersion: cur + int64(n),
-		FirstPosition: head + 1, LastPosition: head + int64(n),
-	}, nil
+	for i, e := range r.events {
+		f, has := found[e.ID.String()]
+		if !has || f.stream != r.stream || f.version != first.version+int64(i) || f.pos != first.pos+int64(i) {
+			r.err = fmt.Errorf("%w: %s in append to %q", eventlog.ErrDuplicateEvent, e.ID, r.stream)
+			return true
+		}
+	}
+	n := int64(len(r.events))
+	r.res = eventlog.AppendResult{FirstVersion: first.version, LastVersion: first.version + n - 1, FirstPosition: first.pos, LastPosition: first.pos + n - 1}
+	return true
+}
+
+// checkPending settles r if it retries (or collides with) an append
+// accepted earlier in the same transaction.
+func checkPending(r *appendReq, pending map[string]*appendReq) bool {
+	prev, ok := pending[r.events[0].ID.String()]
+	if !ok {
+		for _, e := range r.events {
+			if _, dup := pending[e.ID.String()]; dup {
+				r.err = fmt.Errorf("%w: %s in append to %q", eventlog.ErrDuplicateEvent, e.ID, r.stream)
+				return true
+			}
+		}
+		return false
+	}
+	if prev.stream == r.stream && len(prev.events) == len(r.events) {
+		same := true
+		for i := range r.events {
+			same = same && prev.events[i].ID == r.events[i].ID
+		}
+		if same {
+			r.follow = prev
+			return true
+		}
+	}
+	r.err = fmt.Errorf("%w: %s in append to %q", eventlog.ErrDuplicateEvent, r.events[0].ID, r.stream)
+	return true
+}
+
+// insertRows are the columns of one multi-row INSERT.
+type insertRows struct {
+	positions, versions  []int64
+	ids, streams, types  []string
+	corrs, causes, metas []string
+	times                []time.Time
+	schemas              []int32
+	datas                [][]byte
+}
+
+func (ins *insertRows) add(e eventlog.Event, pos, version int64) error {
+	meta := "{}"
+	if len(e.Metadata) > 0 {
+		b, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return fmt.Errorf("postgres eventlog: metadata: %w", err)
+		}
+		meta = string(b)
+	}
+	data := e.Data
+	if data == nil {
+		data = []byte{}
+	}
+	ins.positions = append(ins.positions, pos)
+	ins.versions = append(ins.versions, version)
+	ins.ids = append(ins.ids, e.ID.String())
+	ins.streams = append(ins.streams, e.Stream)
+	ins.types = append(ins.types, e.Type)
+	ins.corrs = append(ins.corrs, e.CorrelationID)
+	ins.causes = append(ins.causes, e.CausationID)
+	ins.metas = append(ins.metas, meta)
+	ins.times = append(ins.times, e.Time)
+	ins.schemas = append(ins.schemas, int32(e.SchemaVersion))
+	ins.datas = append(ins.datas, data)
+	return nil
 }
 
 const columns = `position, id, stream, version, type, time, correlation_id, causation_id, schema_version, metadata, data`
