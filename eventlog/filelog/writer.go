@@ -124,6 +124,10 @@ func (l *Log) run() {
 							break wait
 						}
 						reqs = append(reqs, r)
+					case r := <-w.syncDone:
+						// Acknowledge durable batches meanwhile.
+						w.syncing--
+						l.synced(w, r)
 					case <-timer.C:
 						break wait
 					}
