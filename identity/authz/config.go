@@ -37,9 +37,9 @@ type Policy struct {
 // match); not_* fields must match none of their values.
 type Rule struct {
 	// Name labels the rule in decisions; "rules[i]" when empty.
-	Name string     `yaml:"name,omitempty" json:"name,omitempty"`
-	From *Source    `yaml:"from,omitempty" json:"from,omitempty"`
-	To   *Operation `yaml:"to,omitempty" json:"to,omitempty"`
+	Name string      `yaml:"name,omitempty" json:"name,omitempty"`
+	From *Source     `yaml:"from,omitempty" json:"from,omitempty"`
+	To   *Operation  `yaml:"to,omitempty" json:"to,omitempty"`
 	When []Condition `yaml:"when,omitempty" json:"when,omitempty"`
 }
 
