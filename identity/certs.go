@@ -59,12 +59,13 @@ const (
 // SPIRE certificate is not "expiring" all its life).
 const DefaultWarnBefore = 7 * 24 * time.Hour
 
-// WarnWindow is the warning window for c: min(warnBefore, lifetime/4).
+// WarnWindow is the warning window for c: warnBefore when positive, else
+// min(DefaultWarnBefore, a quarter of c's lifetime).
 func WarnWindow(c *x509.Certificate, warnBefore time.Duration) time.Duration {
-	if warnBefore <= 0 {
-		warnBefore = DefaultWarnBefore
+	if warnBefore > 0 {
+		return warnBefore
 	}
-	return min(warnBefore, c.NotAfter.Sub(c.NotBefore)/4)
+	return min(DefaultWarnBefore, c.NotAfter.Sub(c.NotBefore)/4)
 }
 
 // Describe describes c as of now.
