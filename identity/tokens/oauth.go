@@ -172,7 +172,11 @@ func (c *ClientCredentials) fetch(ctx context.Context) (*cachedToken, error) {
 		go func() {
 			// Detached from the caller: one caller giving up must not fail
 			// the others waiting for the same fetch.
-			fctx, cancel := context.WithTimeout(c.ctx, c.cfg.HTTPClient.Timeout+time.Second)
+			limit := c.cfg.HTTPClient.Timeout
+			if limit <= 0 {
+				limit = 30 * time.Second
+			}
+			fctx, cancel := context.WithTimeout(c.ctx, limit+time.Second)
 			defer cancel()
 			tok, err := c.request(fctx)
 			c.mu.Lock()
@@ -188,6 +192,13 @@ func (c *ClientCredentials) fetch(ctx context.Context) (*cachedToken, error) {
 			}
 			c.mu.Unlock()
 			close(call.done)
+			if err == nil {
+				// Re-arm the refresher's timer for the new token.
+				select {
+				case c.kick <- struct{}{}:
+				default:
+				}
+			}
 		}()
 	}
 	c.mu.Unlock()

@@ -423,3 +423,25 @@ func TestThumbprintRFC7638(t *testing.T) {
 }
 
 var _ context.Context
+
+func TestClientCredentialsRefreshesAheadWithoutCallers(t *testing.T) {
+	is := newIssuer(t, 2)
+	cc := is.source(t, time.Second)
+	first, err := cc.Token(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nobody calls Token; the refresher alone fetches the next token.
+	for deadline := time.Now().Add(10 * time.Second); is.fetches.Load() < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	}
+	if is.fetches.Load() < 2 {
+		t.Fatal("no background refresh")
+	}
+	second, err := cc.Token(t.Context())
+	if err != nil || second == first {
+		t.Fatalf("after background refresh: %v (same token: %v)", err, second == first)
+	}
+	if n := is.fetches.Load(); n != 2 {
+		t.Errorf("Token fetched again (%d fetches) although a fresh token was cached", n)
+	}
+}
