@@ -39,19 +39,33 @@ type permissive struct {
 }
 
 func (p *permissive) acceptLoop() {
+	var delay time.Duration
 	for {
 		c, err := p.Listener.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			select {
+			case <-p.done:
+				return
+			default:
 			}
-			p.mu.Lock()
-			p.err = err
-			p.mu.Unlock()
-			p.Close()
-			return
+			if errors.Is(err, net.ErrClosed) {
+				p.mu.Lock()
+				p.err = err
+				p.mu.Unlock()
+				p.Close()
+				return
+			}
+			// Out of file descriptors and the like: back off and retry,
+			// as net/http does, rather than stop serving.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			select {
+			case <-time.After(delay):
+			case <-p.done:
+				return
+			}
+			continue
 		}
+		delay = 0
 		go p.sniff(c)
 	}
 }

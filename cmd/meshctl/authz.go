@@ -88,7 +88,12 @@ func (c *cli) authzCheckCmd() *cobra.Command {
 			req.Headers = func(k string) string { return hm[k] }
 
 			x := eng.Explain(&req)
-			if err := c.emit(x, func(w *tabwriter.Writer) { explainTable(w, x) }); err != nil {
+			if err := c.emit(x, func(w *tabwriter.Writer) {
+				explainTable(w, x)
+				if route == "" && routeLimited(policies) {
+					fmt.Fprintln(w, "\nnote: no --route given, so policies limited to routes did not apply")
+				}
+			}); err != nil {
 				return err
 			}
 			if !x.Decision.Allowed {
@@ -108,6 +113,15 @@ func (c *cli) authzCheckCmd() *cobra.Command {
 	f.StringArrayVar(&claims, "claim", nil, "JWT claim NAME=VALUE (repeat)")
 	f.StringArrayVar(&headers, "header", nil, "request header NAME=VALUE (repeat)")
 	return cmd
+}
+
+func routeLimited(ps []authz.Policy) bool {
+	for _, p := range ps {
+		if len(p.Routes) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func explainTable(w *tabwriter.Writer, x authz.Explanation) {

@@ -88,7 +88,11 @@ func TestAuthzCheck(t *testing.T) {
 		}
 	}
 
-	out, _ := run(t, "authz", "check", "--config", cfg, "--route", "catalog", "-o", "json", "--path", "/x")
+	out, _ := run(t, "authz", "check", "--config", cfg, "--from", web)
+	if !strings.Contains(out, "note: no --route given") {
+		t.Errorf("no route hint:\n%s", out)
+	}
+	out, _ = run(t, "authz", "check", "--config", cfg, "--route", "catalog", "-o", "json", "--path", "/x")
 	var x authz.Explanation
 	if err := json.Unmarshal([]byte(out), &x); err != nil || !x.Decision.Allowed || x.Decision.Reason != authz.ReasonNoPolicy || len(x.Steps) != 2 {
 		t.Errorf("json: %v %s", err, out)

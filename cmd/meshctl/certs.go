@@ -184,6 +184,7 @@ func (c *cli) certsInitCmd() *cobra.Command {
 				NotAfter string `json:"not_after"`
 			}
 			var rows []row
+			seen := map[string]string{}
 			for _, s := range services {
 				ns, name := namespace, s
 				if i := strings.IndexByte(s, '/'); i >= 0 {
@@ -192,6 +193,10 @@ func (c *cli) certsInitCmd() *cobra.Command {
 				if name == "" || ns == "" || strings.ContainsAny(name, "/ ") || name == "ca" {
 					return fmt.Errorf("certs init: bad service name %q", s)
 				}
+				if prev, dup := seen[name]; dup {
+					return fmt.Errorf("certs init: %q and %q would share the folder %s", prev, s, filepath.Join(dir, name))
+				}
+				seen[name] = s
 				id := identity.NewID(trustDomain, ns, name)
 				leaf, err := ca.Issue(certgen.Options{
 					CommonName: name, SPIFFEID: id.String(), Validity: validity,

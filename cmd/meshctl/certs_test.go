@@ -115,6 +115,7 @@ func TestCertsInitAndShow(t *testing.T) {
 		{"certs", "init", "--dir", dir, "--trust-domain", "Example.ORG", "--service", "x"},
 		{"certs", "init", "--trust-domain", "example.org", "--service", "x"},
 		{"certs", "init", "--dir", dir, "--service", "a/b/c"},
+		{"certs", "init", "--dir", dir, "--service", "a/web,b/web"},
 		{"certs", "show", filepath.Join(dir, "web/tls.key")},
 	} {
 		if _, err := run(t, args...); err == nil {

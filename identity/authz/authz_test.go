@@ -29,6 +29,7 @@ func policies() []Policy {
 			{Name: "aud", To: &Operation{Methods: []string{"OPTIONS"}}, When: []Condition{{Key: "request.auth.audiences", Values: []string{"orders"}}}},
 		}},
 		{Name: "payments-nobody", Action: "ALLOW", Routes: []string{"payments*"}},
+		{Name: "public-anything", Action: "ALLOW", Routes: []string{"*-public"}, Rules: []Rule{{}}},
 	}
 }
 
@@ -72,6 +73,7 @@ func TestEvaluate(t *testing.T) {
 		{"suffix path from outside", Request{Route: "orders", Method: "GET", Path: "/x/healthz", SourceIP: netip.MustParseAddr("11.2.3.4")}, false, "orders-read", "", ReasonDefaultDeny},
 		{"request principal iss/sub", Request{Route: "orders", Method: "PATCH", Path: "/orders/1", Claims: map[string]any{"iss": "https://issuer.example", "sub": "svc-billing"}}, true, "orders-read", "jwt-principal", ReasonAllowed},
 		{"request principal other sub", Request{Route: "orders", Method: "PATCH", Path: "/orders/1", Claims: map[string]any{"iss": "https://issuer.example", "sub": "user-1"}}, false, "orders-read", "", ReasonDefaultDeny},
+		{"empty rule matches everything", Request{Route: "docs-public", Method: "DELETE", Path: "/x"}, true, "public-anything", "rules[0]", ReasonAllowed},
 		{"audience list", Request{Route: "orders", Method: "OPTIONS", Path: "/orders", Claims: map[string]any{"aud": []string{"billing", "orders"}}}, true, "orders-read", "aud", ReasonAllowed},
 	}
 	for _, tt := range tests {
@@ -117,7 +119,7 @@ func TestExplain(t *testing.T) {
 	if !sawMethods || !sawRoutes {
 		t.Errorf("steps do not say why: %+v", x.Steps)
 	}
-	if x.Steps[0].Policy != "block-bad-ips" || x.Steps[len(x.Steps)-1].Policy != "payments-nobody" {
+	if x.Steps[0].Policy != "block-bad-ips" || x.Steps[len(x.Steps)-1].Policy != "public-anything" {
 		t.Errorf("steps out of order: %+v", x.Steps)
 	}
 }
