@@ -17,8 +17,8 @@ type CertInfo struct {
 	// Name says what uses the certificate: "listener/NAME",
 	// "cluster/NAME", or a file name.
 	Name string `json:"name"`
-	// Role is "server" (a listener's), "client" (presented to a cluster)
-	// or "ca" (a trust bundle entry).
+	// Role is "server" (a listener's), "client" (presented to a cluster),
+	// "ca" (a trust bundle entry) or, for a file, "leaf".
 	Role     string   `json:"role"`
 	File     string   `json:"file,omitempty"`
 	SPIFFEID string   `json:"spiffe_id,omitempty"`
@@ -99,7 +99,7 @@ func Describe(name, role string, c *x509.Certificate, now time.Time, warnBefore 
 }
 
 // DescribePEM describes every certificate in data (a leaf and its chain,
-// or a bundle). A leaf is role "server" unless it is a CA ("ca").
+// or a bundle): role "ca" for CA certificates, "leaf" for the others.
 func DescribePEM(name string, data []byte, now time.Time, warnBefore time.Duration) ([]CertInfo, error) {
 	var out []CertInfo
 	for {
@@ -115,7 +115,7 @@ func DescribePEM(name string, data []byte, now time.Time, warnBefore time.Durati
 		if err != nil {
 			return nil, fmt.Errorf("identity: %s: %w", name, err)
 		}
-		role := "server"
+		role := "leaf"
 		if c.IsCA {
 			role = "ca"
 		}

@@ -201,7 +201,7 @@ func TestDescribeAndExpiryMetric(t *testing.T) {
 	if err != nil || len(infos) != 2 {
 		t.Fatal(infos, err)
 	}
-	if ci := infos[0]; ci.SPIFFEID != "spiffe://example.org/ns/shop/sa/web" || ci.Status != StatusValid || ci.Role != "server" || !strings.Contains(ci.Issuer, "test-ca") || ci.ExpiresInSeconds < 89*24*3600 {
+	if ci := infos[0]; ci.SPIFFEID != "spiffe://example.org/ns/shop/sa/web" || ci.Status != StatusValid || ci.Role != "leaf" || !strings.Contains(ci.Issuer, "test-ca") || ci.ExpiresInSeconds < 89*24*3600 {
 		t.Errorf("leaf %+v", ci)
 	}
 	if infos[1].Role != "ca" || !infos[1].IsCA {
