@@ -123,8 +123,8 @@ func NewClientCredentials(cfg ClientCredentialsConfig) (*ClientCredentials, erro
 	return c, nil
 }
 
-// Close stops the background refresher. Token keeps answering from the
-// cache afterwards but no longer refreshes ahead of time.
+// Close stops the background refresher and any fetch in flight. Token
+// answers from the cache afterwards, and fails once the token expires.
 func (c *ClientCredentials) Close() {
 	c.cancel()
 	<-c.done
