@@ -41,6 +41,8 @@ func newRoot(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.AddCommand(c.validateCmd(), c.statusCmd(), c.routesCmd(), c.clustersCmd(), c.endpointsCmd(), c.statsCmd(), c.configCmd(), c.reloadCmd(), c.pubCmd(), c.subCmd(), c.xdsCmd())
+	root.AddCommand(c.certsCmd())
+	root.AddCommand(c.authzCmd())
 	return root
 }
 
