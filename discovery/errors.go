@@ -18,6 +18,9 @@ var (
 	// and static lists do not accept registrations: the platform or the
 	// config owns the instance set).
 	ErrUnsupported = errors.New("discovery: not supported by this backend")
+	// ErrPermissionDenied means the backend refused our credentials (an
+	// ACL token without the rights needed, a Kubernetes RBAC rule).
+	ErrPermissionDenied = errors.New("discovery: permission denied")
 	// ErrInvalid means the argument or the config is malformed.
 	ErrInvalid = errors.New("discovery: invalid")
 	// ErrClosed means the registry was closed.
