@@ -27,45 +27,46 @@ import (
 // the fake does not replay changes made between an informer's list and
 // its watch.
 type cluster struct {
-	client   *fake.Clientset
-	mu       sync.Mutex
-	listed   bool
-	watching chan struct{}
+	client *fake.Clientset
+	mu     sync.Mutex
+	lists  int // EndpointSlice lists started by informers
+	opened int // EndpointSlice watches opened
 }
 
 func newCluster() *cluster {
-	c := &cluster{client: fake.NewClientset(), watching: make(chan struct{})}
-	c.client.PrependReactor("list", "endpointslices", func(k8stesting.Action) (bool, runtime.Object, error) {
-		c.mu.Lock()
-		c.listed = true
-		c.mu.Unlock()
+	c := &cluster{client: fake.NewClientset()}
+	c.client.PrependReactor("list", "endpointslices", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if la, ok := a.(k8stesting.ListAction); ok && !la.GetListRestrictions().Labels.Empty() { // an informer's list
+			c.mu.Lock()
+			c.lists++
+			c.mu.Unlock()
+		}
 		return false, nil, nil
 	})
 	c.client.PrependWatchReactor("endpointslices", func(k8stesting.Action) (bool, watchIface, error) {
 		c.mu.Lock()
-		select {
-		case <-c.watching:
-		default:
-			close(c.watching)
-		}
+		c.opened++
 		c.mu.Unlock()
 		return false, nil, nil
 	})
 	return c
 }
 
-// settle waits for the informer's watch once its list happened.
+// settle waits until every informer that listed has opened its watch, so
+// a change made now reaches all of them.
 func (c *cluster) settle(t *testing.T) {
-	c.mu.Lock()
-	listed := c.listed
-	c.mu.Unlock()
-	if !listed {
-		return
-	}
-	select {
-	case <-c.watching:
-	case <-time.After(10 * time.Second):
-		t.Fatal("informer listed but never watched")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		done := c.opened >= c.lists
+		c.mu.Unlock()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an informer listed but never watched")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
