@@ -49,6 +49,7 @@ type options struct {
 	memberTimeout  time.Duration
 	metrics        *Metrics
 	log            *slog.Logger
+	borrowed       bool
 }
 
 // WithKeepStaleFor sets how long the last known instances of a failing
@@ -66,10 +67,15 @@ func WithInitialWait(d time.Duration) Option { return func(o *options) { o.initi
 // hanging backend costs at most this long; default 2s.
 func WithMemberTimeout(d time.Duration) Option { return func(o *options) { o.memberTimeout = d } }
 
+// WithBorrowedMembers leaves the members open on Close, for members shared
+// with other users (one Consul connection serving several clusters).
+func WithBorrowedMembers() Option { return func(o *options) { o.borrowed = true } }
+
 // WithMetrics sends metrics to m instead of DefaultMetrics.
 func WithMetrics(m *Metrics) Option { return func(o *options) { o.metrics = m } }
 
-// Registry merges its members. It owns them: Close closes them.
+// Registry merges its members. It owns them (Close closes them) unless
+// built WithBorrowedMembers.
 type Registry struct {
 	members []*member
 	o       options
@@ -321,12 +327,16 @@ func (r *Registry) merge(sets [][]discovery.Instance) []discovery.Instance {
 	return out
 }
 
-// Close stops the probes and watches and closes every member.
+// Close stops the probes and watches and closes every member (unless
+// borrowed).
 func (r *Registry) Close() error {
 	var errs []error
 	r.once.Do(func() {
 		r.cancel()
 		r.wg.Wait()
+		if r.o.borrowed {
+			return
+		}
 		for _, m := range r.members {
 			if err := m.Registry.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", m.Name, err))

@@ -217,6 +217,29 @@ func TestRegisterGoesToBackendsThatAcceptIt(t *testing.T) {
 	}
 }
 
+func TestBorrowedMembersStayOpen(t *testing.T) {
+	shared := openStatic(t, static.InstanceConfig{Service: "api", ID: "a", Address: "10.0.0.1", Port: 80})
+	r, err := New([]Member{{Name: "s", Registry: shared}}, WithBorrowedMembers(), WithMetrics(NewMetrics()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shared.Resolve(context.Background(), "api", discovery.Filter{}); err != nil {
+		t.Fatalf("borrowed member closed by multi: %v", err)
+	}
+	owned := openStatic(t)
+	r, err = New([]Member{{Name: "s", Registry: owned}}, WithMetrics(NewMetrics()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Close()
+	if _, err := owned.Resolve(context.Background(), "api", discovery.Filter{}); !errors.Is(err, discovery.ErrClosed) {
+		t.Fatalf("owned member after Close: %v, want ErrClosed", err)
+	}
+}
+
 func TestConfig(t *testing.T) {
 	st := func(id string) map[string]any {
 		return map[string]any{"instances": []any{map[string]any{"service": "api", "id": id, "address": "10.0.0." + id, "port": 80}}}
