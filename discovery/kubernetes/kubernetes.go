@@ -93,9 +93,10 @@ type space struct {
 	informer cache.SharedIndexInformer
 	lister   listersv1.EndpointSliceLister
 
-	mu       sync.Mutex
-	failing  error
-	watchers map[*watcherSignal]string // signal -> service name
+	mu         sync.Mutex
+	failing    error
+	recovering bool                      // a probe loop runs until the API answers again
+	watchers   map[*watcherSignal]string // signal -> service name
 }
 
 type watcherSignal struct{ ch chan struct{} }
@@ -191,6 +192,7 @@ func (r *Registry) startSpace(ns string) *space {
 	_ = sp.informer.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
 		r.log.Warn("EndpointSlice watch failed; the informer retries", "namespace", ns, "err", err)
 		sp.setFailing(fmt.Errorf("kubernetes: %w: watch of EndpointSlices in %q: %w", discovery.ErrUnavailable, ns, err))
+		r.startRecovery(sp, ns)
 	})
 	onEvent := func(obj any) {
 		sp.setFailing(nil) // an event means the watch works again
@@ -224,6 +226,48 @@ func (r *Registry) startSpace(ns string) *space {
 		close(sp.ready)
 	}()
 	return sp
+}
+
+// startRecovery probes the API server every second while the namespace's
+// watch is failing and clears the flag once a list succeeds (the informer
+// relists and rewatches on its own; an empty namespace would otherwise
+// produce no event to clear it).
+func (r *Registry) startRecovery(sp *space, ns string) {
+	sp.mu.Lock()
+	if sp.recovering {
+		sp.mu.Unlock()
+		return
+	}
+	sp.recovering = true
+	sp.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer func() {
+			sp.mu.Lock()
+			sp.recovering = false
+			sp.mu.Unlock()
+		}()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.ctx.Done():
+				return
+			case <-t.C:
+			}
+			if sp.failingErr() == nil {
+				return // an event cleared it
+			}
+			ctx, cancel := context.WithTimeout(r.ctx, 2*time.Second)
+			_, err := r.client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{Limit: 1})
+			cancel()
+			if err == nil {
+				sp.setFailing(nil)
+				return
+			}
+		}
+	}()
 }
 
 func (sp *space) setFailing(err error) {

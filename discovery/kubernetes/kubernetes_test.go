@@ -27,29 +27,60 @@ import (
 // the fake does not replay changes made between an informer's list and
 // its watch.
 type cluster struct {
-	client *fake.Clientset
-	mu     sync.Mutex
-	lists  int // EndpointSlice lists started by informers
-	opened int // EndpointSlice watches opened
+	client  *fake.Clientset
+	mu      sync.Mutex
+	lists   int // EndpointSlice lists started by informers
+	opened  int // EndpointSlice watches opened
+	down    bool
+	watches []watchIface
 }
 
 func newCluster() *cluster {
 	c := &cluster{client: fake.NewClientset()}
 	c.client.PrependReactor("list", "endpointslices", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.down {
+			return true, nil, apierrors.NewServiceUnavailable("apiserver restarting")
+		}
 		if la, ok := a.(k8stesting.ListAction); ok && !la.GetListRestrictions().Labels.Empty() { // an informer's list
-			c.mu.Lock()
 			c.lists++
-			c.mu.Unlock()
 		}
 		return false, nil, nil
 	})
-	c.client.PrependWatchReactor("endpointslices", func(k8stesting.Action) (bool, watchIface, error) {
+	c.client.PrependWatchReactor("endpointslices", func(a k8stesting.Action) (bool, watchIface, error) {
 		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.down {
+			return true, nil, apierrors.NewServiceUnavailable("apiserver restarting")
+		}
+		var opts metav1.ListOptions
+		if wa, ok := a.(k8stesting.WatchActionImpl); ok {
+			opts = wa.ListOptions
+		}
+		w, err := c.client.Tracker().Watch(a.GetResource(), a.GetNamespace(), opts)
+		if err != nil {
+			return true, nil, err
+		}
 		c.opened++
-		c.mu.Unlock()
-		return false, nil, nil
+		c.watches = append(c.watches, w)
+		return true, w, nil
 	})
 	return c
+}
+
+// setDown makes the API fail (down) or answer again; going down also ends
+// every open watch, as an API server restart does.
+func (c *cluster) setDown(down bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.down = down
+	if down {
+		for _, w := range c.watches {
+			w.Stop()
+		}
+		c.watches = nil
+	}
 }
 
 // settle waits until every informer that listed has opened its watch, so
@@ -249,6 +280,47 @@ func TestEndpointConditions(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, ch)
+}
+
+// TestWatchFailureIsFlagged breaks the informer's watch: updates carry
+// ErrUnavailable with the last known set until the API answers again.
+func TestWatchFailureIsFlagged(t *testing.T) {
+	c := newCluster()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	api := c.client.DiscoveryV1().EndpointSlices("default")
+	p1 := discovery.Instance{Service: "api", ID: "p1", Address: "10.0.0.1", Port: 80}
+	if _, err := api.Create(ctx, sliceFor("default", p1, true), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := NewWithClient(c.client, Config{})
+	defer r.Close()
+	ch, err := r.Watch(ctx, "api", discovery.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ch, "p1")
+	c.settle(t)
+	c.setDown(true)
+	for flagged := false; !flagged; {
+		select {
+		case u := <-ch:
+			if u.Err == nil {
+				continue
+			}
+			if !errors.Is(u.Err, discovery.ErrUnavailable) || !slices.Equal(ids(u.Instances), []string{"p1"}) {
+				t.Fatalf("failing update = %v (err %v), want p1 kept with ErrUnavailable", ids(u.Instances), u.Err)
+			}
+			flagged = true
+		case <-ctx.Done():
+			t.Fatal("no update flagged ErrUnavailable while the API is down")
+		}
+	}
+	if err := r.Health(ctx); !errors.Is(err, discovery.ErrUnavailable) {
+		t.Fatalf("Health while down = %v", err)
+	}
+	c.setDown(false)
+	waitFor(t, ch, "p1")
 }
 
 func TestNamedPortsAndNamespaces(t *testing.T) {
