@@ -1,7 +1,10 @@
 package etcd
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -23,6 +26,8 @@ type Config struct {
 	// TTL is the lease TTL of a registration whose Check.TTL is zero;
 	// default 10s. A dead instance disappears after about this long.
 	TTL discovery.Duration `json:"ttl,omitempty"`
+	// TLS enables TLS to etcd (endpoints then use https://).
+	TLS *TLSConfig `json:"tls,omitempty"`
 	// HealthInterval is how often the connection is probed to flag watches
 	// as stale while etcd is unreachable; default 2s.
 	HealthInterval discovery.Duration `json:"health_interval,omitempty"`
@@ -60,4 +65,44 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: etcd: ttl %v is below etcd's 1s lease granularity", discovery.ErrInvalid, c.TTL.Std())
 	}
 	return nil
+}
+
+// TLSConfig names the PEM files for TLS to etcd.
+type TLSConfig struct {
+	// CAFile verifies the server; empty: the system roots.
+	CAFile string `json:"ca_file,omitempty"`
+	// CertFile and KeyFile are the client certificate, for servers started
+	// with --client-cert-auth.
+	CertFile string `json:"cert_file,omitempty"`
+	KeyFile  string `json:"key_file,omitempty"`
+	// ServerName overrides the name checked in the server certificate.
+	ServerName string `json:"server_name,omitempty"`
+}
+
+func (c *TLSConfig) build() (*tls.Config, error) {
+	if c == nil {
+		return nil, nil
+	}
+	cfg := &tls.Config{ServerName: c.ServerName, MinVersion: tls.VersionTLS12}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: etcd: tls ca_file: %w", discovery.ErrInvalid, err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: etcd: tls ca_file %s holds no certificate", discovery.ErrInvalid, c.CAFile)
+		}
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return nil, fmt.Errorf("%w: etcd: tls cert_file and key_file go together", discovery.ErrInvalid)
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: etcd: tls client certificate: %w", discovery.ErrInvalid, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }

@@ -395,6 +395,33 @@ func TestLeaseLostRegistersAgain(t *testing.T) {
 	}
 }
 
+// TestTLS talks to an etcd that requires TLS and a client certificate.
+func TestTLS(t *testing.T) {
+	srv := etcdtest.Start(t, etcdtest.WithTLS())
+	ctx := ctxT(t)
+	r, err := New(Config{Endpoints: srv.Endpoints(), Prefix: uniquePrefix(), TLS: &TLSConfig{
+		CAFile: srv.TLS.CAFile, CertFile: srv.TLS.ClientCertFile, KeyFile: srv.TLS.ClientKeyFile,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Register(ctx, inst("api", "a", 8000)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.Resolve(ctx, "api", discovery.Filter{}); err != nil || len(got) != 1 {
+		t.Fatalf("Resolve over TLS = %v, %v", got, err)
+	}
+	noCert, err := New(Config{Endpoints: srv.Endpoints(), TLS: &TLSConfig{CAFile: srv.TLS.CAFile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer noCert.Close()
+	if err := noCert.Health(ctx); !errors.Is(err, discovery.ErrUnavailable) {
+		t.Fatalf("Health without a client certificate = %v, want ErrUnavailable", err)
+	}
+}
+
 func TestConfig(t *testing.T) {
 	tests := []struct {
 		name string
@@ -404,7 +431,10 @@ func TestConfig(t *testing.T) {
 		{"minimal", map[string]any{"endpoints": []any{"http://127.0.0.1:2379"}}, true},
 		{"full", map[string]any{"endpoints": []any{"http://127.0.0.1:2379"}, "prefix": "x/", "ttl": "5s", "dial_timeout": "1s", "health_interval": "1s"}, true},
 		{"no endpoints", map[string]any{}, false},
-		{"unknown key", map[string]any{"endpoints": []any{"http://127.0.0.1:2379"}, "tls": true}, false},
+		{"unknown key", map[string]any{"endpoints": []any{"http://127.0.0.1:2379"}, "tls_ca": "x"}, false},
+		{"tls", map[string]any{"endpoints": []any{"https://127.0.0.1:2379"}, "tls": map[string]any{"server_name": "etcd"}}, true},
+		{"tls cert without key", map[string]any{"endpoints": []any{"https://127.0.0.1:2379"}, "tls": map[string]any{"cert_file": "c.pem"}}, false},
+		{"tls missing ca", map[string]any{"endpoints": []any{"https://127.0.0.1:2379"}, "tls": map[string]any{"ca_file": "/nonexistent/ca.pem"}}, false},
 		{"ttl too short", map[string]any{"endpoints": []any{"http://127.0.0.1:2379"}, "ttl": "100ms"}, false},
 	}
 	for _, tt := range tests {

@@ -27,6 +27,11 @@ type Server struct {
 	cmd        *exec.Cmd
 	exited     chan struct{}
 	startCount int
+	withTLS    bool
+	httpClient *http.Client
+
+	// TLS is set when the server was started WithTLS.
+	TLS *TLSFiles
 }
 
 // Binary returns the path of the etcd binary, or fails/skips t (fails when
@@ -49,10 +54,27 @@ func Binary(t testing.TB) string {
 
 // Start runs a fresh etcd and waits until it serves. It is stopped, and its
 // data removed, at t.Cleanup.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	s := &Server{bin: Binary(t), dir: filepath.Join(t.TempDir(), "etcd")}
-	s.clientURL = "http://127.0.0.1:" + strconv.Itoa(freePort(t))
+	for _, o := range opts {
+		o(s)
+	}
+	scheme := "http"
+	s.httpClient = &http.Client{Timeout: time.Second}
+	if s.withTLS {
+		files, err := makeTLS(s.dir + "-tls")
+		if err != nil {
+			t.Fatalf("etcdtest: certificates: %v", err)
+		}
+		cfg, err := files.ClientTLS()
+		if err != nil {
+			t.Fatalf("etcdtest: client TLS: %v", err)
+		}
+		s.TLS, scheme = files, "https"
+		s.httpClient.Transport = &http.Transport{TLSClientConfig: cfg}
+	}
+	s.clientURL = scheme + "://127.0.0.1:" + strconv.Itoa(freePort(t))
 	s.peerURL = "http://127.0.0.1:" + strconv.Itoa(freePort(t))
 	s.logPath = s.dir + ".log"
 	t.Cleanup(func() { s.stop(syscall.SIGKILL) })
@@ -96,19 +118,24 @@ func (s *Server) start() error {
 		return fmt.Errorf("open log: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(s.bin,
+	args := []string{
 		"--name", "etcdtest",
 		"--data-dir", s.dir,
 		"--listen-client-urls", s.clientURL,
 		"--advertise-client-urls", s.clientURL,
 		"--listen-peer-urls", s.peerURL,
 		"--initial-advertise-peer-urls", s.peerURL,
-		"--initial-cluster", "etcdtest="+s.peerURL,
+		"--initial-cluster", "etcdtest=" + s.peerURL,
 		"--initial-cluster-state", "new",
 		"--heartbeat-interval", "50",
 		"--election-timeout", "500",
 		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn",
-	)
+	}
+	if s.TLS != nil {
+		args = append(args, "--cert-file", s.TLS.ServerCertFile, "--key-file", s.TLS.ServerKeyFile,
+			"--trusted-ca-file", s.TLS.CAFile, "--client-cert-auth")
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -120,7 +147,7 @@ func (s *Server) start() error {
 	s.startCount++
 
 	deadline := time.Now().Add(20 * time.Second)
-	client := &http.Client{Timeout: time.Second}
+	client := s.httpClient
 	for {
 		select {
 		case <-exited:

@@ -32,3 +32,21 @@ func TestStartRestartKeepsData(t *testing.T) {
 		t.Fatalf("after restart k = %v, want v", resp.Kvs)
 	}
 }
+
+func TestTLS(t *testing.T) {
+	s := etcdtest.Start(t, etcdtest.WithTLS())
+	cfg, err := s.TLS.ClientTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: s.Endpoints(), DialTimeout: 5 * time.Second, TLS: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatalf("put over TLS: %v", err)
+	}
+}
