@@ -13,8 +13,10 @@ type Config struct {
 	// Address of the local agent (host:port); default $CONSUL_HTTP_ADDR,
 	// else 127.0.0.1:8500.
 	Address string `json:"address,omitempty"`
-	// Scheme is "http" (default) or "https".
+	// Scheme is "http" (default, "https" when tls is set) or "https".
 	Scheme string `json:"scheme,omitempty"`
+	// TLS configures HTTPS to the agent.
+	TLS *TLSConfig `json:"tls,omitempty"`
 	// Token is the ACL token sent with every request; default
 	// $CONSUL_HTTP_TOKEN.
 	Token string `json:"token,omitempty"`
@@ -46,6 +48,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Scheme == "" {
 		c.Scheme = "http"
+		if c.TLS != nil {
+			c.Scheme = "https"
+		}
 	}
 	if c.TTL <= 0 {
 		c.TTL = discovery.Duration(10 * time.Second)
@@ -70,4 +75,15 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: consul: ttl %v is below 1s", discovery.ErrInvalid, c.TTL.Std())
 	}
 	return nil
+}
+
+// TLSConfig names the PEM files for HTTPS to the agent.
+type TLSConfig struct {
+	// CAFile verifies the agent; empty: the system roots.
+	CAFile string `json:"ca_file,omitempty"`
+	// CertFile and KeyFile are a client certificate (verify_incoming).
+	CertFile string `json:"cert_file,omitempty"`
+	KeyFile  string `json:"key_file,omitempty"`
+	// ServerName overrides the name checked in the agent's certificate.
+	ServerName string `json:"server_name,omitempty"`
 }

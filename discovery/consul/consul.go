@@ -58,12 +58,18 @@ func New(cfg Config) (*Registry, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	client, err := api.NewClient(&api.Config{
+	apiCfg := &api.Config{
+		// The client api builds has no overall timeout, which blocking
+		// queries (WaitTime plus Consul's jitter) need.
 		Address: cfg.Address, Scheme: cfg.Scheme, Token: cfg.Token, Datacenter: cfg.Datacenter,
-		// Blocking queries hold the connection for WaitTime (+ Consul's
-		// jitter of up to WaitTime/16): no client timeout below that.
-		HttpClient: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
-	})
+	}
+	if t := cfg.TLS; t != nil {
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			return nil, fmt.Errorf("%w: consul: tls cert_file and key_file go together", discovery.ErrInvalid)
+		}
+		apiCfg.TLSConfig = api.TLSConfig{Address: t.ServerName, CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile}
+	}
+	client, err := api.NewClient(apiCfg)
 	if err != nil {
 		return nil, fmt.Errorf("consul: client: %w: %w", discovery.ErrInvalid, err)
 	}
@@ -132,7 +138,9 @@ func (r *Registry) Register(ctx context.Context, inst discovery.Instance) error 
 	if known {
 		old.cancel()
 		<-old.done
+		old.mu.Lock()
 		reg.status = old.status
+		old.mu.Unlock()
 	}
 	if err := r.put(ctx, reg); err != nil {
 		if known { // keep the old heartbeat going: the old registration stands
@@ -292,6 +300,8 @@ func (r *Registry) drop(ctx context.Context, reg *registration) error {
 // once (and by every heartbeat after); an instance with an HTTP check is
 // put in or out of maintenance mode, which Consul treats as critical.
 func (r *Registry) SetStatus(ctx context.Context, id string, s discovery.Status) error {
+	r.regMu.Lock() // not while Register swaps the registration
+	defer r.regMu.Unlock()
 	reg, ok := r.lookup(id)
 	if !ok {
 		return fmt.Errorf("consul: set status %q: %w", id, discovery.ErrNotFound)

@@ -319,6 +319,22 @@ func TestCrashedInstanceIsReaped(t *testing.T) {
 	}
 }
 
+func TestTLS(t *testing.T) {
+	srv := consultest.Start(t, consultest.WithTLS())
+	ctx := ctxT(t)
+	r := openAt(t, Config{Address: srv.Addr, TLS: &TLSConfig{CAFile: srv.CAFile}})
+	if err := r.Register(ctx, inst("a", 9000)); err != nil {
+		t.Fatalf("Register over HTTPS: %v", err)
+	}
+	if got, err := r.Resolve(ctx, "api", discovery.Filter{}); err != nil || len(got) != 1 {
+		t.Fatalf("Resolve over HTTPS = %v, %v", ids(got), err)
+	}
+	untrusting := openAt(t, Config{Address: srv.Addr, Scheme: "https"})
+	if err := untrusting.Health(ctx); !errors.Is(err, discovery.ErrUnavailable) {
+		t.Fatalf("Health without the CA = %v, want ErrUnavailable", err)
+	}
+}
+
 func TestConfig(t *testing.T) {
 	tests := []struct {
 		name string
@@ -331,6 +347,8 @@ func TestConfig(t *testing.T) {
 		{"unknown key", map[string]any{"adress": "x"}, false},
 		{"bad scheme", map[string]any{"scheme": "ftp"}, false},
 		{"short ttl", map[string]any{"ttl": "10ms"}, false},
+		{"tls", map[string]any{"tls": map[string]any{"server_name": "consul"}}, true},
+		{"tls cert without key", map[string]any{"tls": map[string]any{"cert_file": "c.pem"}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

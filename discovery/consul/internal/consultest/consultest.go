@@ -2,9 +2,12 @@ package consultest
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +36,11 @@ type Server struct {
 	failing  bool
 	noBlock  bool
 
+	useTLS bool
+	// CAFile is the PEM file of the server's certificate when started
+	// WithTLS (trust it to talk HTTPS to the server).
+	CAFile string
+
 	healthQueries atomic.Int64
 	indexes       []uint64 // ?index of every health query, in order
 	done          chan struct{}
@@ -57,6 +65,10 @@ type Option func(*Server)
 // WithToken makes every request need this ACL token (403 otherwise).
 func WithToken(token string) Option { return func(s *Server) { s.token = token } }
 
+// WithTLS serves HTTPS (httptest's certificate for 127.0.0.1); the
+// certificate is written to Server.CAFile.
+func WithTLS() Option { return func(s *Server) { s.useTLS = true } }
+
 // WithDatacenter names the server's datacenter (default "dc1"); queries for
 // another one fail as in Consul ("No path to datacenter").
 func WithDatacenter(dc string) Option { return func(s *Server) { s.datacenter = dc } }
@@ -80,8 +92,18 @@ func Start(t testing.TB, opts ...Option) *Server {
 	mux.HandleFunc("PUT /v1/agent/check/update/{id}", s.updateTTL)
 	mux.HandleFunc("GET /v1/health/service/{name}", s.health)
 	mux.HandleFunc("GET /v1/status/leader", s.leader)
-	s.srv = httptest.NewServer(s.guard(mux))
-	s.Addr = strings.TrimPrefix(s.srv.URL, "http://")
+	s.srv = httptest.NewUnstartedServer(s.guard(mux))
+	if s.useTLS {
+		s.srv.StartTLS()
+		s.CAFile = filepath.Join(t.TempDir(), "consul-ca.pem")
+		block := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+		if err := os.WriteFile(s.CAFile, block, 0o600); err != nil {
+			t.Fatalf("consultest: write CA: %v", err)
+		}
+	} else {
+		s.srv.Start()
+	}
+	s.Addr = strings.TrimPrefix(strings.TrimPrefix(s.srv.URL, "http://"), "https://")
 	go s.reaper()
 	t.Cleanup(s.Close)
 	return s
