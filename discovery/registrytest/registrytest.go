@@ -30,8 +30,11 @@ type Features struct {
 // API: it plays the platform for backends where registration is done by
 // someone else (Kubernetes creates EndpointSlices).
 type Source interface {
+	// Add makes inst exist (or replaces the instance with its ID).
 	Add(ctx context.Context, inst discovery.Instance) error
+	// Remove makes the instance go away.
 	Remove(ctx context.Context, service, id string) error
+	// SetHealthy flips the instance between serving and not serving.
 	SetHealthy(ctx context.Context, service, id string, healthy bool) error
 }
 
