@@ -16,6 +16,11 @@ type Config struct {
 	Logging   Logging    `yaml:"logging,omitempty" json:"logging,omitempty"`
 	// Brokers are the message brokers the messaging gateway uses.
 	Brokers []Broker `yaml:"brokers,omitempty" json:"brokers,omitempty"`
+	// Registries are the service registries meshd reads endpoints from and
+	// registers its app in.
+	Registries []Registry `yaml:"registries,omitempty" json:"registries,omitempty"`
+	// Service registers the app beside meshd in the registries it names.
+	Service *Service `yaml:"service,omitempty" json:"service,omitempty"`
 	// Wasm configures the filter host shared by every Wasm filter.
 	Wasm WasmHost `yaml:"wasm,omitempty" json:"wasm,omitempty"`
 	// Subscriptions deliver messages from a broker to the app over HTTP.
@@ -95,6 +100,53 @@ type Filter struct {
 	FailOpen bool           `yaml:"fail_open,omitempty" json:"fail_open,omitempty"`
 	Config   map[string]any `yaml:"config,omitempty" json:"config,omitempty"`
 	PoolSize int            `yaml:"pool_size,omitempty" json:"pool_size,omitempty"`
+}
+
+// Registry is one service-registry connection (etcd, consul, kubernetes,
+// static), named so clusters and the service refer to it. Options are the
+// backend's own (see discovery/*/README.md).
+type Registry struct {
+	Name    string         `yaml:"name" json:"name"`
+	Backend string         `yaml:"backend" json:"backend"`
+	Options map[string]any `yaml:"options,omitempty" json:"options,omitempty"`
+}
+
+// Discovery takes a cluster's endpoints from registries instead of the
+// config: the healthy instances of a service, filtered by tags and
+// metadata, merged and de-duplicated by address across registries.
+type Discovery struct {
+	Backend  string            `yaml:"backend,omitempty" json:"backend,omitempty"`
+	Backends []string          `yaml:"backends,omitempty" json:"backends,omitempty"`
+	Service  string            `yaml:"service" json:"service"`
+	Tags     []string          `yaml:"tags,omitempty" json:"tags,omitempty"`
+	Metadata map[string]string `yaml:"metadata,omitempty" json:"metadata,omitempty"`
+}
+
+// Names lists the registries the cluster reads from.
+func (d Discovery) Names() []string {
+	if d.Backend != "" {
+		return []string{d.Backend}
+	}
+	return d.Backends
+}
+
+// Service is the app beside meshd: registered on start, its health kept up
+// to date from meshd's own checks of it, deregistered on SIGTERM before
+// the drain, so callers stop sending first.
+type Service struct {
+	Name       string            `yaml:"name" json:"name"`
+	ID         string            `yaml:"id,omitempty" json:"id,omitempty"`
+	Address    string            `yaml:"address" json:"address"`
+	Port       int               `yaml:"port" json:"port"`
+	Version    string            `yaml:"version,omitempty" json:"version,omitempty"`
+	Tags       []string          `yaml:"tags,omitempty" json:"tags,omitempty"`
+	Metadata   map[string]string `yaml:"metadata,omitempty" json:"metadata,omitempty"`
+	Registries []string          `yaml:"registries" json:"registries"`
+	// HealthCheck is how meshd checks the app (GET path on address:port).
+	HealthCheck *HealthCheck `yaml:"health_check,omitempty" json:"health_check,omitempty"`
+	// TTL is how long a registration lives without renewal (a crashed
+	// meshd's app disappears after it).
+	TTL Duration `yaml:"ttl,omitempty" json:"ttl,omitempty"`
 }
 
 // WasmHost configures the Proxy-Wasm runtime: where compiled modules are
@@ -255,12 +307,16 @@ type Cluster struct {
 	// (HTTP/2, with gRPC health checks and gRPC-aware retries).
 	Protocol string       `yaml:"protocol,omitempty" json:"protocol,omitempty"`
 	TLS      *UpstreamTLS `yaml:"tls,omitempty" json:"tls,omitempty"`
+	// Discovery takes the endpoints from registries, updated live.
+	Discovery *Discovery `yaml:"discovery,omitempty" json:"discovery,omitempty"`
 }
 
 // Endpoint is one upstream instance.
 type Endpoint struct {
 	Address string `yaml:"address" json:"address"`
 	Weight  int    `yaml:"weight,omitempty" json:"weight,omitempty"`
+	// Source says where a discovered endpoint came from (set by meshd).
+	Source string `yaml:"-" json:"source,omitempty"`
 }
 
 // HealthCheck is an active HTTP health check of every endpoint.

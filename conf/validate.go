@@ -96,6 +96,25 @@ func (c *Config) SetDefaults() {
 			sub.Start = "earliest"
 		}
 	}
+	if sv := c.Service; sv != nil {
+		if sv.ID == "" {
+			sv.ID = fmt.Sprintf("%s-%s-%d", sv.Name, sv.Address, sv.Port)
+		}
+		if hc := sv.HealthCheck; hc != nil {
+			if hc.Interval == 0 {
+				hc.Interval = DefaultHCInterval
+			}
+			if hc.Timeout == 0 {
+				hc.Timeout = min(DefaultHCTimeout, hc.Interval)
+			}
+			if hc.UnhealthyThreshold == 0 {
+				hc.UnhealthyThreshold = 2
+			}
+			if hc.HealthyThreshold == 0 {
+				hc.HealthyThreshold = 1
+			}
+		}
+	}
 	for i := range c.Clusters {
 		cl := &c.Clusters[i]
 		if cl.LB == "" {
@@ -191,10 +210,19 @@ func Validate(c *Config) Problems {
 }
 
 type checker struct {
-	src     *Source
-	probs   Problems
-	brokers map[string]bool
-	bnames  []string
+	src        *Source
+	probs      Problems
+	brokers    map[string]bool
+	bnames     []string
+	registries map[string]bool
+	rnames     []string
+}
+
+func (k *checker) registryHint(name string) string {
+	if s := Suggest(name, k.rnames); s != "" {
+		return fmt.Sprintf("did you mean %q? or define it under registries", s)
+	}
+	return "define it under registries"
 }
 
 func (k *checker) brokerHint(name string) string {
@@ -238,8 +266,37 @@ func key(name string, i int) string {
 func (s *Source) validate() Problems {
 	c := s.Config
 	c.SetDefaults()
-	k := &checker{src: s, brokers: map[string]bool{}}
+	k := &checker{src: s, brokers: map[string]bool{}, registries: map[string]bool{}}
 	k.admin(c)
+	for i, r := range c.Registries {
+		path := fmt.Sprintf("registries[%s]", key(r.Name, i))
+		switch {
+		case r.Name == "":
+			k.add(path+".name", "a registry needs a name", "clusters and the service refer to registries by name")
+		case k.registries[r.Name]:
+			k.add(path+".name", fmt.Sprintf("registry %q is defined twice", r.Name), "")
+		case r.Backend == "":
+			k.add(path+".backend", "a registry needs a backend", "etcd, consul, kubernetes or static")
+		}
+		k.registries[r.Name] = true
+		k.rnames = append(k.rnames, r.Name)
+	}
+	if sv := c.Service; sv != nil {
+		if sv.Name == "" || sv.Address == "" || sv.Port <= 0 || sv.Port > 65535 {
+			k.add("service", "service needs name, address and port", "the app's own address, e.g. {name: web, address: 127.0.0.1, port: 8080}")
+		}
+		if len(sv.Registries) == 0 {
+			k.add("service.registries", "service names no registry to register in", "registries: [NAME]")
+		}
+		for _, n := range sv.Registries {
+			if !k.registries[n] {
+				k.add("service.registries", fmt.Sprintf("service registers in %q, which does not exist", n), k.registryHint(n))
+			}
+		}
+		if hc := sv.HealthCheck; hc != nil && !strings.HasPrefix(hc.Path, "/") {
+			k.add("service.health_check.path", "health check path must start with /", "for example /healthz")
+		}
+	}
 	for i, b := range c.Brokers {
 		path := fmt.Sprintf("brokers[%s]", key(b.Name, i))
 		switch {
@@ -419,8 +476,20 @@ func (k *checker) cluster(path string, cl *Cluster) {
 	if (cl.LB == "ring_hash" || cl.LB == "maglev") && (cl.Hash == nil || (cl.Hash.Header == "" && cl.Hash.Cookie == "" && !cl.Hash.SourceIP)) {
 		k.add(path+".lb", cl.LB+" needs a hash key", "add hash: {header: x-user-id} (or cookie: NAME, or source_ip: true)")
 	}
-	if len(cl.Endpoints) == 0 {
-		k.add(path+".endpoints", "cluster has no endpoints", "add endpoints: [{address: 127.0.0.1:8080}]")
+	if d := cl.Discovery; d != nil {
+		if d.Service == "" {
+			k.add(path+".discovery.service", "discovery needs a service name", "")
+		}
+		if (d.Backend == "") == (len(d.Backends) == 0) {
+			k.add(path+".discovery", "discovery needs one of backend and backends", "backend: NAME, or backends: [A, B] to merge several")
+		}
+		for _, n := range d.Names() {
+			if !k.registries[n] {
+				k.add(path+".discovery", fmt.Sprintf("cluster reads registry %q, which does not exist", n), k.registryHint(n))
+			}
+		}
+	} else if len(cl.Endpoints) == 0 {
+		k.add(path+".endpoints", "cluster has no endpoints", "add endpoints: [{address: 127.0.0.1:8080}], or discovery: {backend: NAME, service: NAME}")
 	}
 	seen := map[string]bool{}
 	for i, e := range cl.Endpoints {

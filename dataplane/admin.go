@@ -120,6 +120,11 @@ func (s *Server) adminReady(w http.ResponseWriter, r *http.Request) {
 				bad = append(bad, fmt.Sprintf("broker %s: %v", name, err))
 			}
 		}
+		for name, err := range s.reg.health(r.Context()) {
+			if err != nil {
+				bad = append(bad, fmt.Sprintf("registry %s: %v", name, err))
+			}
+		}
 		if len(bad) > 0 {
 			sort.Strings(bad)
 			http.Error(w, strings.Join(bad, "\n"), http.StatusServiceUnavailable)

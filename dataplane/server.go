@@ -59,6 +59,11 @@ type Server struct {
 
 	msg     *messaging
 	filters *filterHost
+	reg     *registries
+	// base is the config last applied by Apply, before discovered
+	// endpoints are filled in; reapply builds from it again.
+	base        *conf.Config
+	baseVersion string
 
 	cfgAccessLog bool
 	accessLog    *slog.Logger
@@ -88,6 +93,7 @@ func New(opts Options) *Server {
 	s.stats.Registry.MustRegister(bm)
 	s.msg = newMessaging(s.log, bm)
 	s.filters = &filterHost{s: s, plugins: map[string]*pluginEntry{}}
+	s.reg = newRegistries(s)
 	return s
 }
 
@@ -117,12 +123,43 @@ type listener struct {
 func (s *Server) Apply(cfg *conf.Config, version string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.applyLocked(cfg, version)
+}
+
+// reapply builds the last applied config again, with the endpoints
+// discovery found since; it is how a registry change reaches the load
+// balancer without a reload.
+func (s *Server) reapply() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.base == nil || s.draining.Load() {
+		return nil
+	}
+	return s.applyLocked(s.base, s.baseVersion)
+}
+
+func (s *Server) applyLocked(base *conf.Config, version string) error {
 	if s.draining.Load() {
 		return errors.New("apply: server is draining")
 	}
-	if ps := conf.Validate(cfg); len(ps) > 0 {
+	if ps := conf.Validate(base); len(ps) > 0 {
 		return ps
 	}
+	nextRegs, err := s.reg.prepare(s.ctx, base)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	regsCommitted := false
+	defer func() {
+		if !regsCommitted {
+			for n, e := range nextRegs {
+				if s.reg.regs[n] != e {
+					e.r.Close()
+				}
+			}
+		}
+	}()
+	cfg := s.reg.effective(base)
 	s.cfgAccessLog = cfg.Logging.AccessLog == nil || *cfg.Logging.AccessLog
 	if s.cfgAccessLog && s.accessLog == nil {
 		s.accessLog = slog.New(slog.NewJSONHandler(os.Stdout, nil))
@@ -200,6 +237,9 @@ func (s *Server) Apply(cfg *conf.Config, version string) error {
 	}
 	s.snap.Store(snap)
 	s.msg.commit(s, cfg, nextBrokers)
+	regsCommitted = true
+	s.base, s.baseVersion = base, version
+	s.reg.commit(base, nextRegs)
 	s.stats.ConfigInfo.Reset()
 	s.stats.ConfigInfo.WithLabelValues(version).Set(1)
 	return nil
@@ -366,6 +406,9 @@ func (s *Server) Addr(listener string) string {
 // reconnect elsewhere; then listeners stop accepting and requests in
 // flight finish, up to ctx's deadline; then background work stops.
 func (s *Server) Shutdown(ctx context.Context) error {
+	// Leave the registries first, so callers stop sending before we stop
+	// accepting.
+	s.reg.deregister()
 	s.draining.Store(true)
 	if sn := s.snap.Load(); sn != nil && sn.cfg.DrainGrace > 0 {
 		t := time.NewTimer(sn.cfg.DrainGrace.D())
@@ -400,6 +443,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.admin.close()
 	}
 	s.msg.close()
+	s.reg.close()
 	s.filters.close()
 	s.mgr.Close()
 	s.cancel()

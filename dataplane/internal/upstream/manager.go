@@ -61,7 +61,11 @@ func (m *Manager) Build(defs []conf.Cluster) (map[string]*Cluster, error) {
 			hk := hostKey{cluster: def.Name, tls: def.TLS != nil, addr: ep.Address, weight: ep.Weight, connectTimeout: def.ConnectTimeout.D(), maxConns: perHost}
 			h, ok := m.hosts[hk]
 			if !ok {
-				h = newHost(hk, "config")
+				src := ep.Source
+				if src == "" {
+					src = "config"
+				}
+				h = newHost(hk, src)
 			}
 			c.Hosts = append(c.Hosts, h)
 			lbHosts = append(lbHosts, h)
