@@ -150,7 +150,7 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	reg.MustRegister(m)
 	res := NewStaticResolver(map[string][]Endpoint{"pay": endpoints(good, bad)})
 	c, _ := newClient(t, res, WithMetrics(m), WithRetry(RetryPolicy{MaxAttempts: 1}),
-		WithBreaker(BreakerConfig{ConsecutiveFailures: 3, CoolDown: 150 * time.Millisecond}))
+		WithBreaker(BreakerConfig{ConsecutiveFailures: 3, CoolDown: 1500 * time.Millisecond}))
 
 	// Round robin alternates: after 6 requests bad has failed 3 times.
 	for range 6 {
