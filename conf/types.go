@@ -2,6 +2,8 @@ package conf
 
 import (
 	"fmt"
+
+	evconfig "github.com/wasmesh/wasmesh/eventlog/config"
 	"strings"
 	"time"
 )
@@ -23,6 +25,9 @@ type Config struct {
 	Service *Service `yaml:"service,omitempty" json:"service,omitempty"`
 	// Wasm configures the filter host shared by every Wasm filter.
 	Wasm WasmHost `yaml:"wasm,omitempty" json:"wasm,omitempty"`
+	// EventLog is the event store meshd serves to its app on routes with
+	// an events action (file log by default, or PostgreSQL).
+	EventLog *evconfig.Config `yaml:"eventlog,omitempty" json:"eventlog,omitempty"`
 	// Subscriptions deliver messages from a broker to the app over HTTP.
 	Subscriptions []Subscription `yaml:"subscriptions,omitempty" json:"subscriptions,omitempty"`
 	// Drain bounds how long SIGTERM waits for requests in flight.
@@ -179,6 +184,7 @@ type Route struct {
 	DirectResponse   *DirectResponse   `yaml:"direct_response,omitempty" json:"direct_response,omitempty"`
 	Redirect         *Redirect         `yaml:"redirect,omitempty" json:"redirect,omitempty"`
 	Publish          *Publish          `yaml:"publish,omitempty" json:"publish,omitempty"`
+	Events           *Events           `yaml:"events,omitempty" json:"events,omitempty"`
 	// Timeout is the total time for the request including every retry.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// IdleTimeout is the read timeout on the upstream response.
@@ -242,6 +248,14 @@ type Deliver struct {
 type Publish struct {
 	Broker string `yaml:"broker,omitempty" json:"broker,omitempty"`
 	Topic  string `yaml:"topic,omitempty" json:"topic,omitempty"`
+}
+
+// Events makes a route serve the event log: POST PREFIX{stream} appends
+// (Expected-Version header), GET reads, GET with Accept: text/event-stream
+// subscribes. The stream "$all" reads every stream in global order.
+type Events struct {
+	// ReadOnly refuses appends on this route.
+	ReadOnly bool `yaml:"read_only,omitempty" json:"read_only,omitempty"`
 }
 
 // Match selects requests. All given conditions must hold.

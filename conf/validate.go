@@ -216,6 +216,7 @@ type checker struct {
 	bnames     []string
 	registries map[string]bool
 	rnames     []string
+	eventlog   bool
 }
 
 func (k *checker) registryHint(name string) string {
@@ -266,8 +267,13 @@ func key(name string, i int) string {
 func (s *Source) validate() Problems {
 	c := s.Config
 	c.SetDefaults()
-	k := &checker{src: s, brokers: map[string]bool{}, registries: map[string]bool{}}
+	k := &checker{src: s, brokers: map[string]bool{}, registries: map[string]bool{}, eventlog: c.EventLog != nil}
 	k.admin(c)
+	if c.EventLog != nil {
+		if err := c.EventLog.Validate(); err != nil {
+			k.add("eventlog", err.Error(), "backend: file with file.dir, or backend: postgres with postgres.dsn")
+		}
+	}
 	for i, r := range c.Registries {
 		path := fmt.Sprintf("registries[%s]", key(r.Name, i))
 		switch {
@@ -571,6 +577,12 @@ func (k *checker) route(path string, r *Route, clusters map[string]*Cluster, nam
 	if r.Redirect != nil {
 		actions++
 	}
+	if r.Events != nil {
+		actions++
+		if !k.eventlog {
+			k.add(path+".events", "route serves the event log, but no eventlog is configured", "add eventlog: {backend: file, file: {dir: /var/lib/meshd/events}}")
+		}
+	}
 	if r.Publish != nil {
 		actions++
 		if r.Publish.Broker != "" && !k.brokers[r.Publish.Broker] {
@@ -578,7 +590,7 @@ func (k *checker) route(path string, r *Route, clusters map[string]*Cluster, nam
 		}
 	}
 	if actions != 1 {
-		k.add(path, "a route needs exactly one of cluster, weighted_clusters, direct_response, redirect and publish", "")
+		k.add(path, "a route needs exactly one of cluster, weighted_clusters, direct_response, redirect, publish and events", "")
 	}
 	var targets []*Cluster
 	checkCluster := func(field, name string) {

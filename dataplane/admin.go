@@ -56,6 +56,10 @@ func (s *Server) ServeAdmin(addr string, drain func()) (string, error) {
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "version": s.snap.Load().version})
 	})
+	mux.HandleFunc("/events/streams/{stream}", func(w http.ResponseWriter, r *http.Request) {
+		s.serveEventsHTTP(w, r, r.PathValue("stream"), false, 10*time.Second)
+	})
+	mux.HandleFunc("GET /events/stats", s.adminEventStats)
 	mux.HandleFunc("POST /messaging/publish", s.adminPublish)
 	mux.HandleFunc("GET /messaging/tail", s.adminTail)
 	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, _ *http.Request) {

@@ -90,6 +90,8 @@ func (s *Server) handleHTTP(l *listener, w http.ResponseWriter, r *http.Request)
 		s.redirectHTTP(rw, r, rt)
 	case rt.cfg.Publish != nil:
 		s.publishHTTP(rw, r, rt)
+	case rt.cfg.Events != nil:
+		s.serveEventsHTTP(rw, r, strings.Trim(strings.TrimPrefix(r.URL.Path, rt.cfg.Match.Prefix), "/"), rt.cfg.Events.ReadOnly, rt.timeout)
 	default:
 		host, attempts = s.forwardHTTP(rw, r, rt, start, grpc, peer)
 	}

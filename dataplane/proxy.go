@@ -74,6 +74,8 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 		s.redirect(ctx, rt)
 	case rt.cfg.Publish != nil:
 		s.publishFast(ctx, rt)
+	case rt.cfg.Events != nil:
+		s.eventsFast(ctx, rt)
 	default:
 		host, attempts = s.forward(ctx, rt, start)
 	}

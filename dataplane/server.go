@@ -60,6 +60,7 @@ type Server struct {
 	msg     *messaging
 	filters *filterHost
 	reg     *registries
+	events  eventStore
 	// base is the config last applied by Apply, before discovered
 	// endpoints are filled in; reapply builds from it again.
 	base        *conf.Config
@@ -205,6 +206,13 @@ func (s *Server) applyLocked(base *conf.Config, version string) error {
 		}
 		fresh = append(fresh, ln)
 	}
+	evStore, evKey, err := s.events.prepare(s.ctx, cfg.EventLog)
+	if err != nil {
+		for _, f := range fresh {
+			f.ln.Close()
+		}
+		return fmt.Errorf("apply: %w", err)
+	}
 	nextBrokers, err := s.msg.prepare(s.ctx, cfg)
 	if err != nil {
 		for _, f := range fresh {
@@ -214,6 +222,7 @@ func (s *Server) applyLocked(base *conf.Config, version string) error {
 	}
 	// Commit: from here on nothing fails.
 	committed = true
+	s.events.commit(evStore, evKey)
 	s.filters.commit(plugins)
 	s.mgr.Commit(clusters)
 	var retired []*listener
@@ -443,6 +452,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.admin.close()
 	}
 	s.msg.close()
+	s.events.close()
 	s.reg.close()
 	s.filters.close()
 	s.mgr.Close()
