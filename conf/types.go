@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	evconfig "github.com/wasmesh/wasmesh/eventlog/config"
+	"github.com/wasmesh/wasmesh/identity/authz"
 	"strings"
 	"time"
 )
@@ -23,6 +24,11 @@ type Config struct {
 	Registries []Registry `yaml:"registries,omitempty" json:"registries,omitempty"`
 	// Service registers the app beside meshd in the registries it names.
 	Service *Service `yaml:"service,omitempty" json:"service,omitempty"`
+	// Authorization policies (as Istio's AuthorizationPolicy), evaluated
+	// after the filters on every route they select.
+	Authorization []authz.Policy `yaml:"authorization,omitempty" json:"authorization,omitempty"`
+	// Audit records every denied request; with a broker, publishes it.
+	Audit *Audit `yaml:"audit,omitempty" json:"audit,omitempty"`
 	// Wasm configures the filter host shared by every Wasm filter.
 	Wasm WasmHost `yaml:"wasm,omitempty" json:"wasm,omitempty"`
 	// EventLog is the event store meshd serves to its app on routes with
@@ -152,6 +158,14 @@ type Service struct {
 	// TTL is how long a registration lives without renewal (a crashed
 	// meshd's app disappears after it).
 	TTL Duration `yaml:"ttl,omitempty" json:"ttl,omitempty"`
+}
+
+// Audit publishes denial events (authentication, authorization, rate
+// limit) to a broker topic, besides logging them.
+type Audit struct {
+	Broker    string `yaml:"broker,omitempty" json:"broker,omitempty"`
+	Topic     string `yaml:"topic,omitempty" json:"topic,omitempty"`
+	QueueSize int    `yaml:"queue_size,omitempty" json:"queue_size,omitempty"`
 }
 
 // WasmHost configures the Proxy-Wasm runtime: where compiled modules are

@@ -2,6 +2,8 @@ package conf
 
 import (
 	"fmt"
+
+	"github.com/wasmesh/wasmesh/identity/authz"
 	"net"
 	"regexp"
 	"slices"
@@ -269,6 +271,12 @@ func (s *Source) validate() Problems {
 	c.SetDefaults()
 	k := &checker{src: s, brokers: map[string]bool{}, registries: map[string]bool{}, eventlog: c.EventLog != nil}
 	k.admin(c)
+	for _, p := range authz.Validate("authorization", c.Authorization) {
+		k.add(p.Field, p.Msg, p.Hint)
+	}
+	if a := c.Audit; a != nil && a.Broker != "" && a.Topic == "" {
+		k.add("audit.topic", "audit names a broker but no topic", "topic: audit.denials")
+	}
 	if c.EventLog != nil {
 		if err := c.EventLog.Validate(); err != nil {
 			k.add("eventlog", err.Error(), "backend: file with file.dir, or backend: postgres with postgres.dsn")
@@ -394,6 +402,9 @@ func (s *Source) validate() Problems {
 				k.route(fmt.Sprintf("%s.routes[%s]", vp, key(vh.Routes[r].Name, r)), &vh.Routes[r], clusters, clusterNames, filters)
 			}
 		}
+	}
+	if a := c.Audit; a != nil && a.Broker != "" && !k.brokers[a.Broker] {
+		k.add("audit.broker", fmt.Sprintf("audit publishes to broker %q, which does not exist", a.Broker), k.brokerHint(a.Broker))
 	}
 	for i := range c.Subscriptions {
 		k.subscription(fmt.Sprintf("subscriptions[%s]", key(c.Subscriptions[i].Name, i)), &c.Subscriptions[i], names)

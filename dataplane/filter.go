@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/wasmesh/wasmesh/dataplane/wasm"
@@ -24,6 +25,7 @@ type wasmFilter struct {
 // filterRun is one request's pass through the chain.
 type filterRun struct {
 	streams []*wasm.Stream
+	names   []string
 	// bound is how long a filter may keep the request paused.
 	bound time.Duration
 }
@@ -33,6 +35,7 @@ func (fc *filterChain) start(info wasm.StreamInfo, bound time.Duration) *filterR
 	fr := &filterRun{streams: make([]*wasm.Stream, 0, len(fc.filters)), bound: bound}
 	for _, f := range fc.filters {
 		fr.streams = append(fr.streams, f.rl.Plugin().NewStream(info))
+		fr.names = append(fr.names, f.name)
 	}
 	return fr
 }
@@ -49,13 +52,13 @@ func (fr *filterRun) settle(s *wasm.Stream, a wasm.Action) wasm.Action {
 }
 
 // request runs the request headers (and a held body) through each filter.
-// It returns the local response of the filter that stopped the request,
-// or nil to go on.
-func (fr *filterRun) request(h wasm.HeaderMap, body []byte, setBody func([]byte)) *wasm.LocalResponse {
-	for _, s := range fr.streams {
+// It returns the local response of the filter that stopped the request
+// (and that filter's name), or nil to go on.
+func (fr *filterRun) request(h wasm.HeaderMap, body []byte, setBody func([]byte)) (*wasm.LocalResponse, string) {
+	for i, s := range fr.streams {
 		a := fr.settle(s, s.OnRequestHeaders(h, len(body) == 0))
 		if a == wasm.SendLocalResponse {
-			return s.LocalResponse()
+			return s.LocalResponse(), fr.names[i]
 		}
 		if len(body) > 0 {
 			a, nb := s.OnRequestBody(body, true)
@@ -64,7 +67,24 @@ func (fr *filterRun) request(h wasm.HeaderMap, body []byte, setBody func([]byte)
 				setBody(nb)
 			}
 			if fr.settle(s, a) == wasm.SendLocalResponse {
-				return s.LocalResponse()
+				return s.LocalResponse(), fr.names[i]
+			}
+		}
+	}
+	return nil, ""
+}
+
+// claims are the JWT claims a filter verified (jwt-auth sets them as the
+// wasmesh.jwt_claims property), for authorization policies.
+func (fr *filterRun) claims() map[string]any {
+	if fr == nil {
+		return nil
+	}
+	for _, s := range fr.streams {
+		if b, ok := s.Property("wasmesh.jwt_claims"); ok {
+			var m map[string]any
+			if json.Unmarshal(b, &m) == nil {
+				return m
 			}
 		}
 	}

@@ -70,16 +70,23 @@ func (s *Server) handleHTTP(l *listener, w http.ResponseWriter, r *http.Request)
 			body, _ = io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
-		if lr := fr.request(&httpReqHeaders{r: r}, body, func(nb []byte) {
+		if lr, name := fr.request(&httpReqHeaders{r: r}, body, func(nb []byte) {
 			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(nb)), int64(len(nb))
 		}); lr != nil {
 			rw.filters = nil
 			rw.localFromFilter(lr)
+			s.recordFilterDenial(auditEventHTTP(r, ls, rt, reqID, peer), lr.Status, name)
 			rt.counters[stats.Class(rw.status)].Inc()
 			rt.duration.Observe(time.Since(start).Seconds())
 			s.logAccessHTTP(ls, rt, r, rw, start, reqID, peer, nil, 0)
 			return
 		}
+	}
+	if rt.authorize && !s.authorizeHTTP(rw, r, ls, rt, rw.filters, reqID, peer) {
+		rt.counters[stats.Class(rw.status)].Inc()
+		rt.duration.Observe(time.Since(start).Seconds())
+		s.logAccessHTTP(ls, rt, r, rw, start, reqID, peer, nil, 0)
+		return
 	}
 	switch {
 	case rt.directStatus != 0:

@@ -57,11 +57,16 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 		if !ctx.Request.IsBodyStream() {
 			body = ctx.Request.Body()
 		}
-		if lr := fr.request(&fastReqHeaders{req: &ctx.Request, tls: ctx.IsTLS()}, body, ctx.Request.SetBodyRaw); lr != nil {
+		if lr, name := fr.request(&fastReqHeaders{req: &ctx.Request, tls: ctx.IsTLS()}, body, ctx.Request.SetBodyRaw); lr != nil {
 			writeLocalFast(ctx, lr)
+			s.recordFilterDenial(s.auditEventFast(ctx, ls, rt, reqID), lr.Status, name)
 			s.finish(ls, rt, ctx, start, reqID, nil, 0)
 			return
 		}
+	}
+	if rt.authorize && !s.authorizeFast(ctx, ls, rt, fr, reqID) {
+		s.finish(ls, rt, ctx, start, reqID, nil, 0)
+		return
 	}
 	var host *upstream.Host
 	attempts := 0

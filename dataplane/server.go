@@ -20,6 +20,8 @@ import (
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 	"github.com/wasmesh/wasmesh/dataplane/internal/tlsutil"
 	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
+	"github.com/wasmesh/wasmesh/identity/audit"
+	"github.com/wasmesh/wasmesh/identity/authz"
 	"golang.org/x/net/http2"
 )
 
@@ -61,6 +63,7 @@ type Server struct {
 	filters *filterHost
 	reg     *registries
 	events  eventStore
+	audit   auditState
 	// base is the config last applied by Apply, before discovered
 	// endpoints are filled in; reapply builds from it again.
 	base        *conf.Config
@@ -95,6 +98,8 @@ func New(opts Options) *Server {
 	s.msg = newMessaging(s.log, bm)
 	s.filters = &filterHost{s: s, plugins: map[string]*pluginEntry{}}
 	s.reg = newRegistries(s)
+	s.audit.metrics = audit.NewMetrics()
+	s.stats.Registry.MustRegister(s.audit.metrics)
 	return s
 }
 
@@ -175,7 +180,11 @@ func (s *Server) applyLocked(base *conf.Config, version string) error {
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	snap := &snapshot{version: version, cfg: cfg, loadedAt: time.Now(), listeners: map[string]*listenerSnap{}, clusters: clusters}
+	engine, err := authz.New(cfg.Authorization)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	snap := &snapshot{version: version, cfg: cfg, loadedAt: time.Now(), listeners: map[string]*listenerSnap{}, clusters: clusters, authz: engine}
 	plugins := map[string]*pluginEntry{}
 	committed := false
 	defer func() {
@@ -184,7 +193,7 @@ func (s *Server) applyLocked(base *conf.Config, version string) error {
 		}
 	}()
 	for i := range cfg.Listeners {
-		ls, err := s.compileListener(cfg, &cfg.Listeners[i], clusters, plugins)
+		ls, err := s.compileListener(cfg, &cfg.Listeners[i], clusters, plugins, engine)
 		if err != nil {
 			return fmt.Errorf("apply: listener %s: %w", cfg.Listeners[i].Name, err)
 		}
@@ -246,6 +255,9 @@ func (s *Server) applyLocked(base *conf.Config, version string) error {
 	}
 	s.snap.Store(snap)
 	s.msg.commit(s, cfg, nextBrokers)
+	s.sourcesMu.Lock()
+	s.commitAudit(cfg.Audit)
+	s.sourcesMu.Unlock()
 	regsCommitted = true
 	s.base, s.baseVersion = base, version
 	s.reg.commit(base, nextRegs)
@@ -450,6 +462,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	wg.Wait()
 	if s.admin != nil {
 		s.admin.close()
+	}
+	if a := s.auditor(); a != nil {
+		_ = a.Close(ctx)
 	}
 	s.msg.close()
 	s.events.close()

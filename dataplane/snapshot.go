@@ -11,6 +11,7 @@ import (
 	"github.com/wasmesh/wasmesh/dataplane/internal/route"
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
+	"github.com/wasmesh/wasmesh/identity/authz"
 )
 
 // snapshot is one config in force, compiled. It is never mutated.
@@ -20,6 +21,7 @@ type snapshot struct {
 	loadedAt  time.Time
 	listeners map[string]*listenerSnap
 	clusters  map[string]*upstream.Cluster
+	authz     *authz.Engine
 }
 
 type listenerSnap struct {
@@ -29,6 +31,7 @@ type listenerSnap struct {
 	accessLog bool
 	requests  prometheus.Counter
 	chain     *filterChain
+	authz     *authz.Engine
 }
 
 type vhostSnap struct {
@@ -66,6 +69,8 @@ type routeSnap struct {
 	counters [6]prometheus.Counter
 	duration prometheus.Observer
 	chain    *filterChain
+	// authorize is true when an authorization policy selects the route.
+	authorize bool
 }
 
 type retryPolicy struct {
@@ -144,8 +149,8 @@ func bytesOf(l []string) [][]byte {
 }
 
 // compileListener turns one listener's config into its snapshot.
-func (s *Server) compileListener(cfg *conf.Config, l *conf.Listener, clusters map[string]*upstream.Cluster, plugins map[string]*pluginEntry) (*listenerSnap, error) {
-	ls := &listenerSnap{name: l.Name, requests: s.stats.ListenerRequests.WithLabelValues(l.Name)}
+func (s *Server) compileListener(cfg *conf.Config, l *conf.Listener, clusters map[string]*upstream.Cluster, plugins map[string]*pluginEntry, engine *authz.Engine) (*listenerSnap, error) {
+	ls := &listenerSnap{name: l.Name, requests: s.stats.ListenerRequests.WithLabelValues(l.Name), authz: engine}
 	ls.accessLog = s.cfgAccessLog
 	vhosts := l.VirtualHosts
 	if len(l.Routes) > 0 {
@@ -182,6 +187,7 @@ func (s *Server) compileListener(cfg *conf.Config, l *conf.Listener, clusters ma
 				return nil, err
 			}
 			rs.chain = chain
+			rs.authorize = ls.authz.Selects(rs.name)
 			vs.routes = append(vs.routes, rs)
 		}
 		ls.vhosts = append(ls.vhosts, vs)

@@ -245,6 +245,10 @@ func (f *filter) allow(t *token, src *source) sdk.Action {
 		}
 		p.cache[t.raw] = cached{t: t}
 	}
+	// The verified claims, for meshd's authorization policies.
+	if b, err := json.Marshal(t.claims); err == nil {
+		_ = sdk.SetProperty(b, "wasmesh", "jwt_claims")
+	}
 	for claim, hdr := range p.cfg.ForwardClaims {
 		if v, ok := t.claims[claim]; ok {
 			sdk.SetRequestHeader(hdr, claimString(v))
