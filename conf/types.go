@@ -199,6 +199,9 @@ type Route struct {
 	Redirect         *Redirect         `yaml:"redirect,omitempty" json:"redirect,omitempty"`
 	Publish          *Publish          `yaml:"publish,omitempty" json:"publish,omitempty"`
 	Events           *Events           `yaml:"events,omitempty" json:"events,omitempty"`
+	// JWKS serves the public keys of the self-signed token sources, so
+	// another meshd's jwt-auth can verify the tokens this one mints.
+	JWKS *struct{} `yaml:"jwks,omitempty" json:"jwks,omitempty"`
 	// Timeout is the total time for the request including every retry.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// IdleTimeout is the read timeout on the upstream response.
@@ -337,6 +340,38 @@ type Cluster struct {
 	TLS      *UpstreamTLS `yaml:"tls,omitempty" json:"tls,omitempty"`
 	// Discovery takes the endpoints from registries, updated live.
 	Discovery *Discovery `yaml:"discovery,omitempty" json:"discovery,omitempty"`
+	// Token attaches a JWT to every request meshd sends to the cluster.
+	Token *Token `yaml:"token,omitempty" json:"token,omitempty"`
+}
+
+// Token is where outgoing requests' JWT comes from: exactly one of a file
+// (re-read on change: Kubernetes projected service-account tokens), an
+// OAuth2 client-credentials grant, or a token meshd signs itself.
+type Token struct {
+	File              string             `yaml:"file,omitempty" json:"file,omitempty"`
+	ClientCredentials *ClientCredentials `yaml:"client_credentials,omitempty" json:"client_credentials,omitempty"`
+	SelfSigned        *SelfSigned        `yaml:"self_signed,omitempty" json:"self_signed,omitempty"`
+}
+
+// ClientCredentials is an OAuth2 client-credentials grant; the token is
+// cached until shortly before it expires and refreshed in the background.
+type ClientCredentials struct {
+	TokenURL         string   `yaml:"token_url" json:"token_url"`
+	ClientID         string   `yaml:"client_id" json:"client_id"`
+	ClientSecret     string   `yaml:"client_secret,omitempty" json:"client_secret,omitempty"`
+	ClientSecretFile string   `yaml:"client_secret_file,omitempty" json:"client_secret_file,omitempty"`
+	Scopes           []string `yaml:"scopes,omitempty" json:"scopes,omitempty"`
+	Audience         string   `yaml:"audience,omitempty" json:"audience,omitempty"`
+}
+
+// SelfSigned mints short-lived tokens for meshd's own identity (audience =
+// the cluster name unless set); routes with a jwks action publish the key.
+type SelfSigned struct {
+	Issuer   string   `yaml:"issuer" json:"issuer"`
+	Subject  string   `yaml:"subject,omitempty" json:"subject,omitempty"`
+	Audience string   `yaml:"audience,omitempty" json:"audience,omitempty"`
+	Lifetime Duration `yaml:"lifetime,omitempty" json:"lifetime,omitempty"`
+	KeyFile  string   `yaml:"key_file,omitempty" json:"key_file,omitempty"`
 }
 
 // Endpoint is one upstream instance.

@@ -493,6 +493,27 @@ func (k *checker) cluster(path string, cl *Cluster) {
 	if (cl.LB == "ring_hash" || cl.LB == "maglev") && (cl.Hash == nil || (cl.Hash.Header == "" && cl.Hash.Cookie == "" && !cl.Hash.SourceIP)) {
 		k.add(path+".lb", cl.LB+" needs a hash key", "add hash: {header: x-user-id} (or cookie: NAME, or source_ip: true)")
 	}
+	if t := cl.Token; t != nil {
+		n := 0
+		if t.File != "" {
+			n++
+		}
+		if t.ClientCredentials != nil {
+			n++
+			if t.ClientCredentials.TokenURL == "" || t.ClientCredentials.ClientID == "" {
+				k.add(path+".token.client_credentials", "client_credentials needs token_url and client_id", "")
+			}
+		}
+		if t.SelfSigned != nil {
+			n++
+			if t.SelfSigned.Issuer == "" {
+				k.add(path+".token.self_signed.issuer", "a self-signed token needs an issuer", "the URL receivers trust, e.g. where this meshd serves its JWKS")
+			}
+		}
+		if n != 1 {
+			k.add(path+".token", "token needs exactly one of file, client_credentials and self_signed", "")
+		}
+	}
 	if d := cl.Discovery; d != nil {
 		if d.Service == "" {
 			k.add(path+".discovery.service", "discovery needs a service name", "")
@@ -588,6 +609,9 @@ func (k *checker) route(path string, r *Route, clusters map[string]*Cluster, nam
 	if r.Redirect != nil {
 		actions++
 	}
+	if r.JWKS != nil {
+		actions++
+	}
 	if r.Events != nil {
 		actions++
 		if !k.eventlog {
@@ -601,7 +625,7 @@ func (k *checker) route(path string, r *Route, clusters map[string]*Cluster, nam
 		}
 	}
 	if actions != 1 {
-		k.add(path, "a route needs exactly one of cluster, weighted_clusters, direct_response, redirect, publish and events", "")
+		k.add(path, "a route needs exactly one of cluster, weighted_clusters, direct_response, redirect, publish, events and jwks", "")
 	}
 	var targets []*Cluster
 	checkCluster := func(field, name string) {

@@ -97,10 +97,13 @@ func (s *Server) handleHTTP(l *listener, w http.ResponseWriter, r *http.Request)
 		s.redirectHTTP(rw, r, rt)
 	case rt.cfg.Publish != nil:
 		s.publishHTTP(rw, r, rt)
+	case rt.cfg.JWKS != nil:
+		rw.Header().Set("Content-Type", "application/json")
+		rw.Write(s.tokens.jwks())
 	case rt.cfg.Events != nil:
 		s.serveEventsHTTP(rw, r, strings.Trim(strings.TrimPrefix(r.URL.Path, rt.cfg.Match.Prefix), "/"), rt.cfg.Events.ReadOnly, rt.timeout)
 	default:
-		host, attempts = s.forwardHTTP(rw, r, rt, start, grpc, peer)
+		host, attempts = s.forwardHTTP(rw, r, ls, rt, start, grpc, reqID, peer)
 	}
 	rt.counters[stats.Class(rw.status)].Inc()
 	rt.duration.Observe(time.Since(start).Seconds())
@@ -246,8 +249,18 @@ func grpcTimeout(v string) (time.Duration, bool) {
 	return time.Duration(n) * unit, true
 }
 
-func (s *Server) forwardHTTP(rw *respWriter, r *http.Request, rt *routeSnap, start time.Time, grpc bool, peer string) (*upstream.Host, int) {
-	cl := rt.pickCluster()
+func (s *Server) forwardHTTP(rw *respWriter, r *http.Request, ls *listenerSnap, rt *routeSnap, start time.Time, grpc bool, reqID, peer string) (*upstream.Host, int) {
+	ci := rt.pick()
+	cl := rt.clusters[ci]
+	if src := rt.tokens[ci]; src != nil {
+		tok, err := egressToken(src, cl.Name)
+		if err != nil {
+			rw.local(http.StatusServiceUnavailable, "upstream token unavailable: "+err.Error()+"\n", grpcUnavailable)
+			s.tokenDenied(auditEventHTTP(r, ls, rt, reqID, peer), err)
+			return nil, 0
+		}
+		r.Header.Set("Authorization", "Bearer "+tok)
+	}
 	if ok, reason := cl.Admit(); !ok {
 		rw.overflow(reason)
 		return nil, 0

@@ -81,8 +81,10 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 		s.publishFast(ctx, rt)
 	case rt.cfg.Events != nil:
 		s.eventsFast(ctx, rt)
+	case rt.cfg.JWKS != nil:
+		s.jwksFast(ctx)
 	default:
-		host, attempts = s.forward(ctx, rt, start)
+		host, attempts = s.forward(ctx, ls, rt, start, reqID)
 	}
 	if fr != nil {
 		if lr := fr.response(&fastRespHeaders{resp: &ctx.Response}); lr != nil {
@@ -154,18 +156,19 @@ func (ls *listenerSnap) match(ctx *fasthttp.RequestCtx) *routeSnap {
 	return nil
 }
 
-func (rt *routeSnap) pickCluster() *upstream.Cluster {
+// pick chooses the cluster for a request by weight, and returns its index.
+func (rt *routeSnap) pick() int {
 	if len(rt.clusters) == 1 {
-		return rt.clusters[0]
+		return 0
 	}
 	r := rand.IntN(rt.total)
 	for i, w := range rt.weights {
 		r -= w
 		if r < 0 {
-			return rt.clusters[i]
+			return i
 		}
 	}
-	return rt.clusters[len(rt.clusters)-1]
+	return len(rt.clusters) - 1
 }
 
 func requestHash(ctx *fasthttp.RequestCtx, c *upstream.Cluster) uint64 {
@@ -186,8 +189,18 @@ func requestHash(ctx *fasthttp.RequestCtx, c *upstream.Cluster) uint64 {
 
 // forward sends the request upstream under the route's policy and leaves
 // the answer (upstream's or a local one) in ctx.Response.
-func (s *Server) forward(ctx *fasthttp.RequestCtx, rt *routeSnap, start time.Time) (*upstream.Host, int) {
-	cl := rt.pickCluster()
+func (s *Server) forward(ctx *fasthttp.RequestCtx, ls *listenerSnap, rt *routeSnap, start time.Time, reqID []byte) (*upstream.Host, int) {
+	ci := rt.pick()
+	cl := rt.clusters[ci]
+	if src := rt.tokens[ci]; src != nil {
+		tok, err := egressToken(src, cl.Name)
+		if err != nil {
+			localReply(ctx, fasthttp.StatusServiceUnavailable, "upstream token unavailable: "+err.Error()+"\n")
+			s.tokenDenied(s.auditEventFast(ctx, ls, rt, reqID), err)
+			return nil, 0
+		}
+		ctx.Request.Header.Set("Authorization", "Bearer "+tok)
+	}
 	if ok, reason := cl.Admit(); !ok {
 		overflow(ctx, reason)
 		return nil, 0

@@ -64,6 +64,7 @@ type Server struct {
 	reg     *registries
 	events  eventStore
 	audit   auditState
+	tokens  tokenHost
 	// base is the config last applied by Apply, before discovered
 	// endpoints are filled in; reapply builds from it again.
 	base        *conf.Config
@@ -192,8 +193,17 @@ func (s *Server) applyLocked(base *conf.Config, version string) error {
 			s.filters.discard(plugins)
 		}
 	}()
+	toks, err := s.tokens.build(cfg)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	defer func() {
+		if !committed {
+			s.tokens.discard(toks)
+		}
+	}()
 	for i := range cfg.Listeners {
-		ls, err := s.compileListener(cfg, &cfg.Listeners[i], clusters, plugins, engine)
+		ls, err := s.compileListener(cfg, &cfg.Listeners[i], clusters, plugins, engine, toks)
 		if err != nil {
 			return fmt.Errorf("apply: listener %s: %w", cfg.Listeners[i].Name, err)
 		}
@@ -231,6 +241,7 @@ func (s *Server) applyLocked(base *conf.Config, version string) error {
 	}
 	// Commit: from here on nothing fails.
 	committed = true
+	s.tokens.commit(toks)
 	s.events.commit(evStore, evKey)
 	s.filters.commit(plugins)
 	s.mgr.Commit(clusters)
@@ -467,6 +478,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = a.Close(ctx)
 	}
 	s.msg.close()
+	s.tokens.close()
 	s.events.close()
 	s.reg.close()
 	s.filters.close()

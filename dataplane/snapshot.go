@@ -12,6 +12,7 @@ import (
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
 	"github.com/wasmesh/wasmesh/identity/authz"
+	"github.com/wasmesh/wasmesh/identity/tokens"
 )
 
 // snapshot is one config in force, compiled. It is never mutated.
@@ -48,6 +49,8 @@ type routeSnap struct {
 	clusters []*upstream.Cluster
 	weights  []int
 	total    int
+	// tokens[i] attaches a JWT to requests to clusters[i] (nil: none).
+	tokens []tokens.Source
 
 	directStatus int
 	directBody   []byte
@@ -149,7 +152,7 @@ func bytesOf(l []string) [][]byte {
 }
 
 // compileListener turns one listener's config into its snapshot.
-func (s *Server) compileListener(cfg *conf.Config, l *conf.Listener, clusters map[string]*upstream.Cluster, plugins map[string]*pluginEntry, engine *authz.Engine) (*listenerSnap, error) {
+func (s *Server) compileListener(cfg *conf.Config, l *conf.Listener, clusters map[string]*upstream.Cluster, plugins map[string]*pluginEntry, engine *authz.Engine, toks map[string]*tokenEntry) (*listenerSnap, error) {
 	ls := &listenerSnap{name: l.Name, requests: s.stats.ListenerRequests.WithLabelValues(l.Name), authz: engine}
 	ls.accessLog = s.cfgAccessLog
 	vhosts := l.VirtualHosts
@@ -183,6 +186,11 @@ func (s *Server) compileListener(cfg *conf.Config, l *conf.Listener, clusters ma
 		for ri := range vh.Routes {
 			r := &vh.Routes[ri]
 			rs, err := s.compileRoute(l, names[r], r, clusters)
+			if err == nil {
+				for _, c := range rs.clusters {
+					rs.tokens = append(rs.tokens, sourceFor(toks, c.Def))
+				}
+			}
 			if err != nil {
 				return nil, err
 			}
