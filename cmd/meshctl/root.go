@@ -43,6 +43,7 @@ func newRoot(out, errOut io.Writer) *cobra.Command {
 	root.AddCommand(c.validateCmd(), c.statusCmd(), c.routesCmd(), c.clustersCmd(), c.endpointsCmd(), c.statsCmd(), c.configCmd(), c.reloadCmd(), c.pubCmd(), c.subCmd(), c.xdsCmd())
 	root.AddCommand(c.certsCmd())
 	root.AddCommand(c.authzCmd())
+	root.AddCommand(c.topCmd())
 	return root
 }
 
