@@ -95,7 +95,8 @@ func (c *cli) topCmd() *cobra.Command {
 between two polls: requests per second, p50/p99 latency (from the histogram
 buckets of that interval only), 5xx share, and per cluster the endpoints
 healthy and ejected and the circuit-breaker limits that refused requests.
---once prints one frame (two polls an interval apart) and exits.`,
+--once prints one frame (two polls an interval apart) and exits; -o json
+prints each frame as one JSON object per line. Ctrl-C stops the live view.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if interval <= 0 {

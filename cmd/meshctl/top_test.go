@@ -304,3 +304,84 @@ meshd_cluster_upstream_request_duration_seconds_count{cluster="new"} 2
 		t.Errorf("after a reset: %g requests, want 100", got)
 	}
 }
+
+// frameCounter counts live frames (each starts by clearing the screen) and
+// cancels the run after want of them.
+type frameCounter struct {
+	mu     sync.Mutex
+	buf    strings.Builder
+	frames int
+	want   int
+	cancel context.CancelFunc
+}
+
+func (f *frameCounter) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.buf.Write(p)
+	f.frames += strings.Count(string(p), clearScreen)
+	if f.frames >= f.want {
+		f.cancel()
+	}
+	return len(p), nil
+}
+
+// TestTopLive checks the live view redraws frame after frame (clearing the
+// screen each time) until it is interrupted, and that a route's traffic
+// shows in a later frame.
+func TestTopLive(t *testing.T) {
+	up := serve(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") })
+	src, err := conf.LoadBytes([]string{"t.yaml"}, [][]byte{[]byte(`
+logging: {access_log: false}
+drain_grace: 1ms
+listeners:
+  - name: ingress
+    address: 127.0.0.1:0
+    routes: [{match: {prefix: /}, cluster: api, timeout: 5s}]
+clusters:
+  - {name: api, endpoints: [{address: ` + up + `}]}
+`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := dataplane.New(dataplane.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := srv.Apply(src.Config, "live"); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	admin, err := srv.ServeAdmin("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			if resp, err := http.Get("http://" + srv.Addr("ingress") + "/"); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}()
+	out := &frameCounter{want: 3, cancel: cancel}
+	c := &cli{admin: admin, output: "table", out: out, errOut: io.Discard, http: &http.Client{Timeout: 5 * time.Second}}
+	if err := c.top(ctx, 50*time.Millisecond, false); err != nil {
+		t.Fatal(err)
+	}
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if out.frames < 3 {
+		t.Fatalf("%d frames before the deadline, want 3:\n%s", out.frames, out.buf.String())
+	}
+	frames := strings.Split(out.buf.String(), clearScreen)
+	last := frames[len(frames)-1]
+	for _, line := range strings.Split(last, "\n") {
+		if f := strings.Fields(line); len(f) > 2 && f[0] == "ingress" && f[1] == "ingress-0" {
+			if f[2] == "0.0" {
+				t.Errorf("route shows no traffic in the last frame:\n%s", last)
+			}
+			return
+		}
+	}
+	t.Errorf("last frame lacks the route row:\n%s", last)
+}
