@@ -44,6 +44,7 @@ func newRoot(out, errOut io.Writer) *cobra.Command {
 	root.AddCommand(c.certsCmd())
 	root.AddCommand(c.authzCmd())
 	root.AddCommand(c.eventsCmd())
+	root.AddCommand(c.topCmd())
 	return root
 }
 
