@@ -40,8 +40,10 @@ type Plugin struct {
 	bg        context.Context // lives until Close; parent of async work
 	cancel    context.CancelFunc
 	inflight  atomic.Int64
-	closed    atomic.Bool // draining: no VM replacement
-	vmsClosed atomic.Bool // VMs released: new streams fail by policy
+	closed    atomic.Bool            // draining: no VM replacement
+	vmsClosed atomic.Bool            // VMs released
+	lifeMu    sync.RWMutex           // orders NewStream's inflight count against Close
+	next      atomic.Pointer[Plugin] // successor for streams that arrive after Close
 	repMu     sync.Mutex
 	wg        sync.WaitGroup // async goroutines (http calls, ticks, replacements)
 }
@@ -161,26 +163,40 @@ func (p *Plugin) Enabled(route string) bool {
 }
 
 // Close stops the plugin once the streams in flight are Done (or ctx ends),
-// then releases its VMs. Call it after swapping in a replacement; streams
-// started on it while it drains are still served. A stream started after
-// the VMs are released fails by the fail_open setting (never skips the
-// filter).
-func (p *Plugin) Close(ctx context.Context) error {
+// then releases its VMs. Streams started while it drains are still served;
+// a stream started after the VMs are released fails by the fail_open
+// setting (it never skips the filter). Use Retire when a replacement exists.
+func (p *Plugin) Close(ctx context.Context) error { return p.Retire(ctx, nil) }
+
+// Retire closes the plugin like Close, after handing it a successor: a
+// request that took the old plugin before a swap and calls NewStream after
+// its VMs are gone is served by next instead.
+func (p *Plugin) Retire(ctx context.Context, next *Plugin) error {
+	if next != nil {
+		p.next.Store(next)
+	}
 	if !p.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
-	for p.inflight.Load() > 0 {
+	for {
+		p.lifeMu.Lock()
+		if p.inflight.Load() == 0 {
+			p.vmsClosed.Store(true)
+			p.lifeMu.Unlock()
+			break
+		}
+		p.lifeMu.Unlock()
 		select {
 		case <-ctx.Done():
 			p.log.Warn("wasm plugin closed with streams in flight", "streams", p.inflight.Load())
-			goto closeNow
+			p.vmsClosed.Store(true)
 		case <-t.C:
+			continue
 		}
+		break
 	}
-closeNow:
-	p.vmsClosed.Store(true)
 	p.cancel()
 	for i := range p.slots {
 		if v := p.slots[i].Load(); v != nil {
@@ -275,12 +291,19 @@ func (p *Plugin) NewStream(info StreamInfo) *Stream {
 		s.disabled = true
 		return s
 	}
-	p.inflight.Add(1)
+	p.lifeMu.RLock()
 	if p.vmsClosed.Load() {
+		p.lifeMu.RUnlock()
+		if next := p.next.Load(); next != nil {
+			return next.NewStream(info)
+		}
+		p.inflight.Add(1)
 		s.failed = true
 		s.failErr = "plugin closed"
 		return s
 	}
+	p.inflight.Add(1)
+	p.lifeMu.RUnlock()
 	v, err := p.pick()
 	if err != nil {
 		s.failed = true
