@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
 // ABI markers a module must export one of.
@@ -30,7 +29,8 @@ type Plugin struct {
 	log       *slog.Logger
 	ns        string
 	abi       string
-	wr        wazero.Runtime
+	wr        wazero.Runtime // shared by plugins with the same memory limit
+	modKey    [32]byte       // the module's sha256, for Runtime.release
 	compiled  wazero.CompiledModule
 	configs   [][]byte       // root configs: [0] the plugin's, then per-route overrides
 	routeIdx  map[string]int // route name → config index, -1 when disabled
@@ -100,25 +100,16 @@ func (r *Runtime) NewPlugin(ctx context.Context, cfg PluginConfig, host Host) (*
 		}
 	}
 	p.bg, p.cancel = context.WithCancel(context.Background())
-	rc := wazero.NewRuntimeConfig().
-		WithCompilationCache(r.cache).
-		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(cfg.MemoryLimitPages)
-	p.wr = wazero.NewRuntimeWithConfig(ctx, rc)
-	fail := func(err error) (*Plugin, error) {
+	wr, key, compiled, err := r.acquire(ctx, cfg.MemoryLimitPages, bin)
+	if err != nil {
 		p.cancel()
-		_ = p.wr.Close(context.Background())
 		return nil, fmt.Errorf("wasm: plugin %s: %w", cfg.Name, err)
 	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.wr); err != nil {
-		return fail(fmt.Errorf("wasi: %w", err))
-	}
-	if err := instantiateEnv(ctx, p.wr); err != nil {
-		return fail(fmt.Errorf("host module: %w", err))
-	}
-	compiled, err := p.wr.CompileModule(ctx, bin)
-	if err != nil {
-		return fail(fmt.Errorf("compile: %w", err))
+	p.wr, p.modKey = wr, key
+	fail := func(err error) (*Plugin, error) {
+		p.cancel()
+		r.release(cfg.MemoryLimitPages, key)
+		return nil, fmt.Errorf("wasm: plugin %s: %w", cfg.Name, err)
 	}
 	p.compiled = compiled
 	exports := compiled.ExportedFunctions()
@@ -206,7 +197,8 @@ func (p *Plugin) Retire(ctx context.Context, next *Plugin) error {
 		}
 	}
 	p.wg.Wait()
-	return p.wr.Close(context.Background())
+	p.rt.release(p.cfg.MemoryLimitPages, p.modKey)
+	return nil
 }
 
 // pick returns a live VM, preferring an idle one; it returns it locked.
