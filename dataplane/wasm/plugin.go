@@ -44,6 +44,7 @@ type Plugin struct {
 	vmsClosed atomic.Bool            // VMs released
 	lifeMu    sync.RWMutex           // orders NewStream's inflight count against Close
 	next      atomic.Pointer[Plugin] // successor for streams that arrive after Close
+	growing   atomic.Bool            // a VM is being added to the pool
 	repMu     sync.Mutex
 	wg        sync.WaitGroup // async goroutines (http calls, ticks, replacements)
 }
@@ -60,6 +61,12 @@ func (r *Runtime) NewPlugin(ctx context.Context, cfg PluginConfig, host Host) (*
 	}
 	if cfg.PoolSize <= 0 {
 		cfg.PoolSize = runtime.GOMAXPROCS(0)
+	}
+	if cfg.MinVMs <= 0 {
+		cfg.MinVMs = 1
+	}
+	if cfg.MinVMs > cfg.PoolSize {
+		cfg.MinVMs = cfg.PoolSize
 	}
 	if cfg.CallDeadline <= 0 {
 		cfg.CallDeadline = 500 * time.Millisecond
@@ -124,7 +131,7 @@ func (r *Runtime) NewPlugin(ctx context.Context, cfg PluginConfig, host Host) (*
 	}
 	p.slots = make([]atomic.Pointer[vm], cfg.PoolSize)
 	var started []*vm
-	for i := range p.slots {
+	for i := 0; i < cfg.MinVMs; i++ {
 		v, pending, err := p.newVM(ctx, i)
 		if err != nil {
 			for _, v := range started {
@@ -136,7 +143,7 @@ func (r *Runtime) NewPlugin(ctx context.Context, cfg PluginConfig, host Host) (*
 		p.slots[i].Store(v)
 		p.dispatch(v, pending)
 	}
-	p.log.Debug("wasm plugin started", "abi", p.abi, "vms", cfg.PoolSize)
+	p.log.Debug("wasm plugin started", "abi", p.abi, "vms", cfg.MinVMs, "max_vms", cfg.PoolSize)
 	return p, nil
 }
 
@@ -215,6 +222,9 @@ func (p *Plugin) pick() (*vm, error) {
 			v.mu.Unlock()
 		}
 	}
+	// Every VM is busy: grow the pool (in the background; this stream waits
+	// for a busy VM rather than for a new one to start).
+	p.grow()
 	start := p.rr.Add(1)
 	for i := uint32(0); i < n; i++ {
 		v := p.slots[(start+i)%n].Load()
@@ -246,6 +256,42 @@ func (p *Plugin) pick() (*vm, error) {
 	p.dispatch(v, pending)
 	v.mu.Lock()
 	return v, nil
+}
+
+// grow starts one more VM in an empty slot, unless the pool is full, one is
+// already starting, or the plugin is closing.
+func (p *Plugin) grow() {
+	if p.closed.Load() || !p.growing.CompareAndSwap(false, true) {
+		return
+	}
+	slot := -1
+	for i := range p.slots {
+		if p.slots[i].Load() == nil {
+			slot = i
+			break
+		}
+	}
+	if slot < 0 {
+		p.growing.Store(false)
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer p.growing.Store(false)
+		v, pending, err := p.newVM(p.bg, slot)
+		if err != nil {
+			p.log.Error("wasm VM start failed while growing the pool", "err", err)
+			return
+		}
+		if p.closed.Load() || !p.slots[slot].CompareAndSwap(nil, v) {
+			v.mu.Lock()
+			v.close()
+			v.mu.Unlock()
+			return
+		}
+		p.dispatch(v, pending)
+	}()
 }
 
 // replace builds a new VM for the failed one's slot.
