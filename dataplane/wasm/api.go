@@ -174,8 +174,12 @@ type PluginConfig struct {
 	VMID string
 	// FailOpen continues a request whose filter failed; otherwise it gets 503.
 	FailOpen bool
-	// PoolSize is the number of VMs; 0 means GOMAXPROCS.
+	// PoolSize is the most VMs; 0 means GOMAXPROCS. The pool starts with
+	// MinVMs (default 1) and grows, one VM at a time in the background,
+	// whenever a stream finds every VM busy: an idle or lightly loaded
+	// plugin keeps one VM (a Go VM is ~5-10 MB).
 	PoolSize int
+	MinVMs   int
 	// CallDeadline bounds each call into the guest; 0 means 500ms. Signature
 	// checks in a Go guest are slow (an ES384 verify takes milliseconds), so
 	// leave room for them on a loaded machine.

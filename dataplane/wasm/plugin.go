@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
 // ABI markers a module must export one of.
@@ -30,7 +29,8 @@ type Plugin struct {
 	log       *slog.Logger
 	ns        string
 	abi       string
-	wr        wazero.Runtime
+	wr        wazero.Runtime // shared by plugins with the same memory limit
+	modKey    [32]byte       // the module's sha256, for Runtime.release
 	compiled  wazero.CompiledModule
 	configs   [][]byte       // root configs: [0] the plugin's, then per-route overrides
 	routeIdx  map[string]int // route name → config index, -1 when disabled
@@ -40,8 +40,11 @@ type Plugin struct {
 	bg        context.Context // lives until Close; parent of async work
 	cancel    context.CancelFunc
 	inflight  atomic.Int64
-	closed    atomic.Bool // draining: no VM replacement
-	vmsClosed atomic.Bool // VMs released: new streams fail by policy
+	closed    atomic.Bool            // draining: no VM replacement
+	vmsClosed atomic.Bool            // VMs released
+	lifeMu    sync.RWMutex           // orders NewStream's inflight count against Close
+	next      atomic.Pointer[Plugin] // successor for streams that arrive after Close
+	growing   atomic.Bool            // a VM is being added to the pool
 	repMu     sync.Mutex
 	wg        sync.WaitGroup // async goroutines (http calls, ticks, replacements)
 }
@@ -58,6 +61,12 @@ func (r *Runtime) NewPlugin(ctx context.Context, cfg PluginConfig, host Host) (*
 	}
 	if cfg.PoolSize <= 0 {
 		cfg.PoolSize = runtime.GOMAXPROCS(0)
+	}
+	if cfg.MinVMs <= 0 {
+		cfg.MinVMs = 1
+	}
+	if cfg.MinVMs > cfg.PoolSize {
+		cfg.MinVMs = cfg.PoolSize
 	}
 	if cfg.CallDeadline <= 0 {
 		cfg.CallDeadline = 500 * time.Millisecond
@@ -98,25 +107,16 @@ func (r *Runtime) NewPlugin(ctx context.Context, cfg PluginConfig, host Host) (*
 		}
 	}
 	p.bg, p.cancel = context.WithCancel(context.Background())
-	rc := wazero.NewRuntimeConfig().
-		WithCompilationCache(r.cache).
-		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(cfg.MemoryLimitPages)
-	p.wr = wazero.NewRuntimeWithConfig(ctx, rc)
-	fail := func(err error) (*Plugin, error) {
+	wr, key, compiled, err := r.acquire(ctx, cfg.MemoryLimitPages, bin)
+	if err != nil {
 		p.cancel()
-		_ = p.wr.Close(context.Background())
 		return nil, fmt.Errorf("wasm: plugin %s: %w", cfg.Name, err)
 	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.wr); err != nil {
-		return fail(fmt.Errorf("wasi: %w", err))
-	}
-	if err := instantiateEnv(ctx, p.wr); err != nil {
-		return fail(fmt.Errorf("host module: %w", err))
-	}
-	compiled, err := p.wr.CompileModule(ctx, bin)
-	if err != nil {
-		return fail(fmt.Errorf("compile: %w", err))
+	p.wr, p.modKey = wr, key
+	fail := func(err error) (*Plugin, error) {
+		p.cancel()
+		r.release(cfg.MemoryLimitPages, key)
+		return nil, fmt.Errorf("wasm: plugin %s: %w", cfg.Name, err)
 	}
 	p.compiled = compiled
 	exports := compiled.ExportedFunctions()
@@ -131,7 +131,7 @@ func (r *Runtime) NewPlugin(ctx context.Context, cfg PluginConfig, host Host) (*
 	}
 	p.slots = make([]atomic.Pointer[vm], cfg.PoolSize)
 	var started []*vm
-	for i := range p.slots {
+	for i := 0; i < cfg.MinVMs; i++ {
 		v, pending, err := p.newVM(ctx, i)
 		if err != nil {
 			for _, v := range started {
@@ -143,7 +143,7 @@ func (r *Runtime) NewPlugin(ctx context.Context, cfg PluginConfig, host Host) (*
 		p.slots[i].Store(v)
 		p.dispatch(v, pending)
 	}
-	p.log.Debug("wasm plugin started", "abi", p.abi, "vms", cfg.PoolSize)
+	p.log.Debug("wasm plugin started", "abi", p.abi, "vms", cfg.MinVMs, "max_vms", cfg.PoolSize)
 	return p, nil
 }
 
@@ -161,26 +161,40 @@ func (p *Plugin) Enabled(route string) bool {
 }
 
 // Close stops the plugin once the streams in flight are Done (or ctx ends),
-// then releases its VMs. Call it after swapping in a replacement; streams
-// started on it while it drains are still served. A stream started after
-// the VMs are released fails by the fail_open setting (never skips the
-// filter).
-func (p *Plugin) Close(ctx context.Context) error {
+// then releases its VMs. Streams started while it drains are still served;
+// a stream started after the VMs are released fails by the fail_open
+// setting (it never skips the filter). Use Retire when a replacement exists.
+func (p *Plugin) Close(ctx context.Context) error { return p.Retire(ctx, nil) }
+
+// Retire closes the plugin like Close, after handing it a successor: a
+// request that took the old plugin before a swap and calls NewStream after
+// its VMs are gone is served by next instead.
+func (p *Plugin) Retire(ctx context.Context, next *Plugin) error {
+	if next != nil {
+		p.next.Store(next)
+	}
 	if !p.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
-	for p.inflight.Load() > 0 {
+	for {
+		p.lifeMu.Lock()
+		if p.inflight.Load() == 0 {
+			p.vmsClosed.Store(true)
+			p.lifeMu.Unlock()
+			break
+		}
+		p.lifeMu.Unlock()
 		select {
 		case <-ctx.Done():
 			p.log.Warn("wasm plugin closed with streams in flight", "streams", p.inflight.Load())
-			goto closeNow
+			p.vmsClosed.Store(true)
 		case <-t.C:
+			continue
 		}
+		break
 	}
-closeNow:
-	p.vmsClosed.Store(true)
 	p.cancel()
 	for i := range p.slots {
 		if v := p.slots[i].Load(); v != nil {
@@ -190,7 +204,8 @@ closeNow:
 		}
 	}
 	p.wg.Wait()
-	return p.wr.Close(context.Background())
+	p.rt.release(p.cfg.MemoryLimitPages, p.modKey)
+	return nil
 }
 
 // pick returns a live VM, preferring an idle one; it returns it locked.
@@ -207,6 +222,9 @@ func (p *Plugin) pick() (*vm, error) {
 			v.mu.Unlock()
 		}
 	}
+	// Every VM is busy: grow the pool (in the background; this stream waits
+	// for a busy VM rather than for a new one to start).
+	p.grow()
 	start := p.rr.Add(1)
 	for i := uint32(0); i < n; i++ {
 		v := p.slots[(start+i)%n].Load()
@@ -238,6 +256,42 @@ func (p *Plugin) pick() (*vm, error) {
 	p.dispatch(v, pending)
 	v.mu.Lock()
 	return v, nil
+}
+
+// grow starts one more VM in an empty slot, unless the pool is full, one is
+// already starting, or the plugin is closing.
+func (p *Plugin) grow() {
+	if p.closed.Load() || !p.growing.CompareAndSwap(false, true) {
+		return
+	}
+	slot := -1
+	for i := range p.slots {
+		if p.slots[i].Load() == nil {
+			slot = i
+			break
+		}
+	}
+	if slot < 0 {
+		p.growing.Store(false)
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer p.growing.Store(false)
+		v, pending, err := p.newVM(p.bg, slot)
+		if err != nil {
+			p.log.Error("wasm VM start failed while growing the pool", "err", err)
+			return
+		}
+		if p.closed.Load() || !p.slots[slot].CompareAndSwap(nil, v) {
+			v.mu.Lock()
+			v.close()
+			v.mu.Unlock()
+			return
+		}
+		p.dispatch(v, pending)
+	}()
 }
 
 // replace builds a new VM for the failed one's slot.
@@ -275,12 +329,19 @@ func (p *Plugin) NewStream(info StreamInfo) *Stream {
 		s.disabled = true
 		return s
 	}
-	p.inflight.Add(1)
+	p.lifeMu.RLock()
 	if p.vmsClosed.Load() {
+		p.lifeMu.RUnlock()
+		if next := p.next.Load(); next != nil {
+			return next.NewStream(info)
+		}
+		p.inflight.Add(1)
 		s.failed = true
 		s.failErr = "plugin closed"
 		return s
 	}
+	p.inflight.Add(1)
+	p.lifeMu.RUnlock()
 	v, err := p.pick()
 	if err != nil {
 		s.failed = true

@@ -65,7 +65,7 @@ func (rl *Reloader) Reload(ctx context.Context, cfg PluginConfig) error {
 		defer rl.wg.Done()
 		cctx, cancel := context.WithTimeout(context.Background(), rl.grace)
 		defer cancel()
-		_ = old.Close(cctx)
+		_ = old.Retire(cctx, p)
 	}()
 	return nil
 }

@@ -28,7 +28,6 @@ func TestReloadUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	watchDone := make(chan error, 1)
 	go func() { watchDone <- rl.Watch(ctx) }()
-	time.Sleep(50 * time.Millisecond) // let the watcher start
 
 	var served, failed atomic.Int64
 	stop := make(chan struct{})
@@ -66,10 +65,19 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	for i := 0; i < 10; i++ {
 		before := rl.Plugin()
-		if err := os.WriteFile(path, bin, 0o644); err != nil {
-			t.Fatal(err)
+		// Write until the watcher (which may still be starting) sees it.
+		deadline := time.Now().Add(10 * time.Second)
+		for rl.Plugin() == before {
+			if time.Now().After(deadline) {
+				t.Fatal("timed out waiting for a file reload")
+			}
+			if err := os.WriteFile(path, bin, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for j := 0; j < 100 && rl.Plugin() == before; j++ {
+				time.Sleep(5 * time.Millisecond)
+			}
 		}
-		waitFor("a file reload", func() bool { return rl.Plugin() != before })
 	}
 	for i := 0; i < 10; i++ {
 		c := cfg
@@ -94,8 +102,8 @@ func TestReloadUnderLoad(t *testing.T) {
 	if err := rl.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := rl.Reloads.Load(); got != 20 {
-		t.Fatalf("reloads = %d, want 20", got)
+	if got := rl.Reloads.Load(); got < 20 {
+		t.Fatalf("reloads = %d, want at least 20", got)
 	}
 	if failed.Load() != 0 || served.Load() == 0 {
 		t.Fatalf("served %d, failed %d", served.Load(), failed.Load())

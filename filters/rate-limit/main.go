@@ -7,7 +7,6 @@ package main
 import (
 	"encoding/json"
 	"hash/fnv"
-	"net"
 	"strconv"
 	"strings"
 
@@ -87,11 +86,7 @@ func (f *filter) key() string {
 			b.WriteString(v)
 		case part == "source_ip":
 			v, _ := sdk.Property("source", "address")
-			host, _, err := net.SplitHostPort(string(v))
-			if err != nil {
-				host = string(v)
-			}
-			b.WriteString(host)
+			b.WriteString(hostOf(string(v)))
 		case part == "jwt_subject":
 			v, _ := sdk.RequestHeader(f.p.cfg.JWTSubjectHeader)
 			b.WriteString(v)
@@ -236,4 +231,18 @@ func (f *filter) OnResponseHeaders(int, bool) sdk.Action {
 		}
 	}
 	return sdk.Continue
+}
+
+// hostOf strips the port from "ip:port" or "[ipv6]:port".
+func hostOf(addr string) string {
+	if strings.HasPrefix(addr, "[") {
+		if i := strings.IndexByte(addr, ']'); i > 0 {
+			return addr[1:i]
+		}
+		return addr
+	}
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 && strings.Count(addr, ":") == 1 {
+		return addr[:i]
+	}
+	return addr
 }

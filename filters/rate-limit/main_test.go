@@ -71,3 +71,11 @@ func TestNativeSlotTakeover(t *testing.T) {
 		t.Fatalf("table_full after takeover = %d", n)
 	}
 }
+
+func TestHostOf(t *testing.T) {
+	for in, want := range map[string]string{"10.0.0.1:80": "10.0.0.1", "[::1]:80": "::1", "::1": "::1", "host": "host", "[::1": "[::1"} {
+		if got := hostOf(in); got != want {
+			t.Errorf("hostOf(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
