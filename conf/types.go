@@ -29,6 +29,9 @@ type Config struct {
 	Authorization []authz.Policy `yaml:"authorization,omitempty" json:"authorization,omitempty"`
 	// Audit records every denied request; with a broker, publishes it.
 	Audit *Audit `yaml:"audit,omitempty" json:"audit,omitempty"`
+	// Tracing exports OpenTelemetry spans for every request and upstream
+	// try by OTLP.
+	Tracing *Tracing `yaml:"tracing,omitempty" json:"tracing,omitempty"`
 	// Wasm configures the filter host shared by every Wasm filter.
 	Wasm WasmHost `yaml:"wasm,omitempty" json:"wasm,omitempty"`
 	// EventLog is the event store meshd serves to its app on routes with
@@ -166,6 +169,22 @@ type Audit struct {
 	Broker    string `yaml:"broker,omitempty" json:"broker,omitempty"`
 	Topic     string `yaml:"topic,omitempty" json:"topic,omitempty"`
 	QueueSize int    `yaml:"queue_size,omitempty" json:"queue_size,omitempty"`
+}
+
+// Tracing says where spans go. Export is batched and never blocks a
+// request: when the collector is down, spans beyond the queue are dropped
+// and counted.
+type Tracing struct {
+	// OTLPEndpoint is host:port of an OTLP receiver.
+	OTLPEndpoint string `yaml:"otlp_endpoint" json:"otlp_endpoint"`
+	// Protocol is grpc (default, port 4317) or http (4318).
+	Protocol string `yaml:"protocol,omitempty" json:"protocol,omitempty"`
+	// SamplingRatio samples new traces (0 to 1, default 1); a request
+	// that arrives with a sampled parent is always traced.
+	SamplingRatio *float64 `yaml:"sampling_ratio,omitempty" json:"sampling_ratio,omitempty"`
+	ServiceName   string   `yaml:"service_name,omitempty" json:"service_name,omitempty"`
+	// QueueSize bounds the spans waiting for export (default 2048).
+	QueueSize int `yaml:"queue_size,omitempty" json:"queue_size,omitempty"`
 }
 
 // WasmHost configures the Proxy-Wasm runtime: where compiled modules are

@@ -271,6 +271,17 @@ func (s *Source) validate() Problems {
 	c.SetDefaults()
 	k := &checker{src: s, brokers: map[string]bool{}, registries: map[string]bool{}, eventlog: c.EventLog != nil}
 	k.admin(c)
+	if tr := c.Tracing; tr != nil {
+		if checkHostPort(tr.OTLPEndpoint) != nil {
+			k.add("tracing.otlp_endpoint", fmt.Sprintf("%q is not host:port", tr.OTLPEndpoint), "for example 127.0.0.1:4317")
+		}
+		if tr.Protocol != "" && tr.Protocol != "grpc" && tr.Protocol != "http" {
+			k.add("tracing.protocol", fmt.Sprintf("unknown protocol %q", tr.Protocol), "grpc or http")
+		}
+		if r := tr.SamplingRatio; r != nil && (*r < 0 || *r > 1) {
+			k.add("tracing.sampling_ratio", fmt.Sprintf("%g is not a ratio", *r), "use 0 to 1")
+		}
+	}
 	for _, p := range authz.Validate("authorization", c.Authorization) {
 		k.add(p.Field, p.Msg, p.Hint)
 	}

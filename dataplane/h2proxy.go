@@ -20,6 +20,7 @@ import (
 	"github.com/wasmesh/wasmesh/dataplane/internal/tlsutil"
 	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
 	"github.com/wasmesh/wasmesh/dataplane/wasm"
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // hopByHop are the headers that belong to one connection, never forwarded.
@@ -61,6 +62,12 @@ func (s *Server) handleHTTP(l *listener, w http.ResponseWriter, r *http.Request)
 	}
 	var host *upstream.Host
 	attempts := 0
+	var tt *tryTracer
+	if tr := s.trace.get(); tr != nil {
+		sctx, span := startServerSpan(tr, propagation.HeaderCarrier(r.Header), ls.name, rt.name, r.Method, r.URL.Path)
+		defer func() { endSpan(span, rw.status) }()
+		tt = &tryTracer{tr: tr, parent: sctx}
+	}
 	if ls.chain != nil {
 		fr := ls.chain.start(s.streamInfoHTTP(r, ls, rt, reqID, peer), filterBound(rt))
 		defer fr.done()
@@ -103,7 +110,7 @@ func (s *Server) handleHTTP(l *listener, w http.ResponseWriter, r *http.Request)
 	case rt.cfg.Events != nil:
 		s.serveEventsHTTP(rw, r, strings.Trim(strings.TrimPrefix(r.URL.Path, rt.cfg.Match.Prefix), "/"), rt.cfg.Events.ReadOnly, rt.timeout)
 	default:
-		host, attempts = s.forwardHTTP(rw, r, ls, rt, start, grpc, reqID, peer)
+		host, attempts = s.forwardHTTP(rw, r, ls, rt, start, grpc, reqID, peer, tt)
 	}
 	rt.counters[stats.Class(rw.status)].Inc()
 	rt.duration.Observe(time.Since(start).Seconds())
@@ -249,9 +256,12 @@ func grpcTimeout(v string) (time.Duration, bool) {
 	return time.Duration(n) * unit, true
 }
 
-func (s *Server) forwardHTTP(rw *respWriter, r *http.Request, ls *listenerSnap, rt *routeSnap, start time.Time, grpc bool, reqID, peer string) (*upstream.Host, int) {
+func (s *Server) forwardHTTP(rw *respWriter, r *http.Request, ls *listenerSnap, rt *routeSnap, start time.Time, grpc bool, reqID, peer string, tt *tryTracer) (*upstream.Host, int) {
 	ci := rt.pick()
 	cl := rt.clusters[ci]
+	if tt != nil {
+		tt.cluster = cl.Name
+	}
 	if src := rt.tokens[ci]; src != nil {
 		tok, err := egressToken(src, cl.Name)
 		if err != nil {
@@ -289,7 +299,7 @@ func (s *Server) forwardHTTP(rw *respWriter, r *http.Request, ls *listenerSnap, 
 	}
 	prepareHTTP(r, rt, peer)
 	body := newReplayBody(r.Body, r.ContentLength)
-	c := &httpCall{ctx: ctx, r: r, cl: cl, body: body, deadline: deadline}
+	c := &httpCall{ctx: ctx, r: r, cl: cl, body: body, deadline: deadline, tt: tt}
 	defer c.close()
 	res := s.call(rt, cl, c, hashHTTP(r, cl), deadline)
 	switch {
@@ -441,6 +451,7 @@ type httpCall struct {
 	resp     *http.Response
 	cancel   context.CancelFunc
 	started  bool
+	tt       *tryTracer
 }
 
 func (c *httpCall) close() {
@@ -483,7 +494,13 @@ func (c *httpCall) send(h *upstream.Host, deadline time.Time, perTry time.Durati
 	if perTry > 0 {
 		timer = time.AfterFunc(perTry, cancel)
 	}
+	span := c.tt.start(h.Addr, attempt, propagation.HeaderCarrier(out.Header))
 	resp, err := c.cl.RT.RoundTrip(out)
+	if err != nil {
+		c.tt.end(span, 0, err)
+	} else {
+		c.tt.end(span, resp.StatusCode, nil)
+	}
 	if timer != nil && !timer.Stop() {
 		if err == nil {
 			resp.Body.Close()

@@ -49,6 +49,12 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 		s.logAccess(ls, nil, ctx, start, reqID, nil, 0)
 		return
 	}
+	var tt *tryTracer
+	if tr := s.trace.get(); tr != nil {
+		sctx, span := startServerSpan(tr, fastCarrier{&ctx.Request.Header}, ls.name, rt.name, string(ctx.Method()), string(ctx.Path()))
+		defer func() { endSpan(span, ctx.Response.StatusCode()) }()
+		tt = &tryTracer{tr: tr, parent: sctx}
+	}
 	var fr *filterRun
 	if ls.chain != nil {
 		fr = ls.chain.start(s.streamInfo(ctx, ls, rt, reqID), filterBound(rt))
@@ -84,7 +90,7 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 	case rt.cfg.JWKS != nil:
 		s.jwksFast(ctx)
 	default:
-		host, attempts = s.forward(ctx, ls, rt, start, reqID)
+		host, attempts = s.forward(ctx, ls, rt, start, reqID, tt)
 	}
 	if fr != nil {
 		if lr := fr.response(&fastRespHeaders{resp: &ctx.Response}); lr != nil {
@@ -189,9 +195,12 @@ func requestHash(ctx *fasthttp.RequestCtx, c *upstream.Cluster) uint64 {
 
 // forward sends the request upstream under the route's policy and leaves
 // the answer (upstream's or a local one) in ctx.Response.
-func (s *Server) forward(ctx *fasthttp.RequestCtx, ls *listenerSnap, rt *routeSnap, start time.Time, reqID []byte) (*upstream.Host, int) {
+func (s *Server) forward(ctx *fasthttp.RequestCtx, ls *listenerSnap, rt *routeSnap, start time.Time, reqID []byte, tt *tryTracer) (*upstream.Host, int) {
 	ci := rt.pick()
 	cl := rt.clusters[ci]
+	if tt != nil {
+		tt.cluster = cl.Name
+	}
 	if src := rt.tokens[ci]; src != nil {
 		tok, err := egressToken(src, cl.Name)
 		if err != nil {
@@ -222,7 +231,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, ls *listenerSnap, rt *routeSn
 	if cl.HTTP2 {
 		c = &bridgeCall{ctx: ctx, cl: cl}
 	} else {
-		c = &h1Call{ctx: ctx, streamed: ctx.Request.IsBodyStream()}
+		c = &h1Call{ctx: ctx, streamed: ctx.Request.IsBodyStream(), tt: tt}
 	}
 	r := s.call(rt, cl, c, requestHash(ctx, cl), deadline)
 	switch {
@@ -265,6 +274,7 @@ func localError(err error) (int, string) {
 type h1Call struct {
 	ctx      *fasthttp.RequestCtx
 	streamed bool
+	tt       *tryTracer
 }
 
 func (c *h1Call) send(h *upstream.Host, deadline time.Time, perTry time.Duration, attempt int) (int, int, error) {
@@ -276,12 +286,14 @@ func (c *h1Call) send(h *upstream.Host, deadline time.Time, perTry time.Duration
 	if perTry > 0 {
 		deadline = time.Now().Add(perTry)
 	}
+	span := c.tt.start(h.Addr, attempt, fastCarrier{&ctx.Request.Header})
 	var err error
 	if deadline.IsZero() {
 		err = h.Client.Do(&ctx.Request, &ctx.Response)
 	} else {
 		err = h.Client.DoDeadline(&ctx.Request, &ctx.Response, deadline)
 	}
+	c.tt.end(span, ctx.Response.StatusCode(), err)
 	if err != nil {
 		if perTry == 0 && errors.Is(err, fasthttp.ErrTimeout) {
 			err = errTotalTimeout

@@ -65,6 +65,7 @@ type Server struct {
 	events  eventStore
 	audit   auditState
 	tokens  tokenHost
+	trace   tracing
 	// base is the config last applied by Apply, before discovered
 	// endpoints are filled in; reapply builds from it again.
 	base        *conf.Config
@@ -99,6 +100,9 @@ func New(opts Options) *Server {
 	s.msg = newMessaging(s.log, bm)
 	s.filters = &filterHost{s: s, plugins: map[string]*pluginEntry{}}
 	s.reg = newRegistries(s)
+	s.trace.exported = prometheus.NewCounter(prometheus.CounterOpts{Name: "meshd_tracing_spans_exported_total", Help: "Spans the OTLP collector accepted."})
+	s.trace.failed = prometheus.NewCounter(prometheus.CounterOpts{Name: "meshd_tracing_spans_failed_total", Help: "Spans that could not be exported (collector down); they are dropped, never queued without bound."})
+	s.stats.Registry.MustRegister(s.trace.exported, s.trace.failed)
 	s.audit.metrics = audit.NewMetrics()
 	s.stats.Registry.MustRegister(s.audit.metrics)
 	return s
@@ -269,6 +273,9 @@ func (s *Server) applyLocked(base *conf.Config, version string) error {
 	s.sourcesMu.Lock()
 	s.commitAudit(cfg.Audit)
 	s.sourcesMu.Unlock()
+	if err := s.trace.commit(s.ctx, cfg.Tracing); err != nil {
+		s.log.Error("tracing not configured", "error", err)
+	}
 	regsCommitted = true
 	s.base, s.baseVersion = base, version
 	s.reg.commit(base, nextRegs)
@@ -477,6 +484,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if a := s.auditor(); a != nil {
 		_ = a.Close(ctx)
 	}
+	s.trace.close(ctx)
 	s.msg.close()
 	s.tokens.close()
 	s.events.close()
