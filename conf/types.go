@@ -29,6 +29,9 @@ type Config struct {
 	Authorization []authz.Policy `yaml:"authorization,omitempty" json:"authorization,omitempty"`
 	// Audit records every denied request; with a broker, publishes it.
 	Audit *Audit `yaml:"audit,omitempty" json:"audit,omitempty"`
+	// Mesh is this meshd's identity: its workload certificate (SPIFFE ID
+	// in the URI SAN), the trust bundle, and the mesh-wide mTLS mode.
+	Mesh *Mesh `yaml:"mesh,omitempty" json:"mesh,omitempty"`
 	// Tracing exports OpenTelemetry spans for every request and upstream
 	// try by OTLP.
 	Tracing *Tracing `yaml:"tracing,omitempty" json:"tracing,omitempty"`
@@ -78,6 +81,8 @@ type Listener struct {
 	Protocol string `yaml:"protocol,omitempty" json:"protocol,omitempty"`
 	// TLS terminates TLS (and mTLS when client_ca_file is set).
 	TLS *ListenerTLS `yaml:"tls,omitempty" json:"tls,omitempty"`
+	// MTLS overrides the mesh-wide mode for this listener.
+	MTLS string `yaml:"mtls,omitempty" json:"mtls,omitempty"`
 }
 
 // ListenerTLS is a listener's certificate and, for mTLS, the CA that
@@ -87,6 +92,11 @@ type ListenerTLS struct {
 	KeyFile           string `yaml:"key_file" json:"key_file"`
 	ClientCAFile      string `yaml:"client_ca_file,omitempty" json:"client_ca_file,omitempty"`
 	RequireClientCert bool   `yaml:"require_client_cert,omitempty" json:"require_client_cert,omitempty"`
+	// TrustDomain refuses client certificates whose SPIFFE ID is in
+	// another trust domain (set from mesh: for mTLS listeners).
+	TrustDomain string `yaml:"trust_domain,omitempty" json:"trust_domain,omitempty"`
+	// AcceptPlaintext serves plaintext on the same port too (permissive).
+	AcceptPlaintext bool `yaml:"accept_plaintext,omitempty" json:"accept_plaintext,omitempty"`
 }
 
 // UpstreamTLS is how meshd connects to a cluster over TLS: the CA that the
@@ -96,6 +106,8 @@ type UpstreamTLS struct {
 	CertFile   string `yaml:"cert_file,omitempty" json:"cert_file,omitempty"`
 	KeyFile    string `yaml:"key_file,omitempty" json:"key_file,omitempty"`
 	ServerName string `yaml:"server_name,omitempty" json:"server_name,omitempty"`
+	// TrustDomain refuses a server whose SPIFFE ID is in another domain.
+	TrustDomain string `yaml:"trust_domain,omitempty" json:"trust_domain,omitempty"`
 }
 
 // VirtualHost groups routes by the request's Host, as in Envoy. Domains may
@@ -169,6 +181,19 @@ type Audit struct {
 	Broker    string `yaml:"broker,omitempty" json:"broker,omitempty"`
 	Topic     string `yaml:"topic,omitempty" json:"topic,omitempty"`
 	QueueSize int    `yaml:"queue_size,omitempty" json:"queue_size,omitempty"`
+}
+
+// Mesh turns on mutual TLS between meshd instances, as Istio's
+// PeerAuthentication: strict (mTLS only), permissive (mTLS or plaintext on
+// one port, for migrations) or off. Listeners and clusters may override
+// the mode with their own mtls. The files are the layout cert-manager and
+// SPIRE write, re-read when they change.
+type Mesh struct {
+	TrustDomain string `yaml:"trust_domain" json:"trust_domain"`
+	MTLS        string `yaml:"mtls,omitempty" json:"mtls,omitempty"`
+	CertFile    string `yaml:"cert_file" json:"cert_file"`
+	KeyFile     string `yaml:"key_file" json:"key_file"`
+	CAFile      string `yaml:"ca_file" json:"ca_file"`
 }
 
 // Tracing says where spans go. Export is batched and never blocks a
@@ -359,6 +384,9 @@ type Cluster struct {
 	TLS      *UpstreamTLS `yaml:"tls,omitempty" json:"tls,omitempty"`
 	// Discovery takes the endpoints from registries, updated live.
 	Discovery *Discovery `yaml:"discovery,omitempty" json:"discovery,omitempty"`
+	// MTLS overrides the mesh-wide mode for this cluster (off for
+	// endpoints outside the mesh).
+	MTLS string `yaml:"mtls,omitempty" json:"mtls,omitempty"`
 	// Token attaches a JWT to every request meshd sends to the cluster.
 	Token *Token `yaml:"token,omitempty" json:"token,omitempty"`
 }

@@ -271,6 +271,7 @@ func (s *Source) validate() Problems {
 	c.SetDefaults()
 	k := &checker{src: s, brokers: map[string]bool{}, registries: map[string]bool{}, eventlog: c.EventLog != nil}
 	k.admin(c)
+	k.mesh(c)
 	if tr := c.Tracing; tr != nil {
 		if checkHostPort(tr.OTLPEndpoint) != nil {
 			k.add("tracing.otlp_endpoint", fmt.Sprintf("%q is not host:port", tr.OTLPEndpoint), "for example 127.0.0.1:4317")
@@ -447,6 +448,66 @@ func (k *checker) subscription(path string, sub *Subscription, listeners map[str
 	}
 	if sub.Ordered && sub.Concurrency > 1 {
 		k.add(path+".concurrency", "ordered delivery handles one message at a time", "drop concurrency, or ordered")
+	}
+}
+
+var mtlsModes = []string{"", "strict", "permissive", "off"}
+
+func effectiveMTLS(c *Config, override string) string {
+	if override != "" {
+		return override
+	}
+	if c.Mesh != nil && c.Mesh.MTLS != "" {
+		return c.Mesh.MTLS
+	}
+	return "off"
+}
+
+// mesh checks the mesh identity and turns the mTLS modes into the
+// listeners' and clusters' TLS settings, so the data plane has one TLS
+// path whichever way it was asked for.
+func (k *checker) mesh(c *Config) {
+	m := c.Mesh
+	if m != nil {
+		if !slices.Contains(mtlsModes, m.MTLS) {
+			k.add("mesh.mtls", fmt.Sprintf("unknown mtls mode %q", m.MTLS), "strict, permissive or off")
+		}
+		if m.TrustDomain == "" || m.CertFile == "" || m.KeyFile == "" || m.CAFile == "" {
+			k.add("mesh", "mesh needs trust_domain, cert_file, key_file and ca_file", "meshctl certs init writes a development set")
+		}
+	}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		if !slices.Contains(mtlsModes, l.MTLS) {
+			k.add(fmt.Sprintf("listeners[%s].mtls", key(l.Name, i)), fmt.Sprintf("unknown mtls mode %q", l.MTLS), "strict, permissive or off")
+			continue
+		}
+		mode := effectiveMTLS(c, l.MTLS)
+		if mode == "off" || l.TLS != nil {
+			continue
+		}
+		if m == nil {
+			k.add(fmt.Sprintf("listeners[%s].mtls", key(l.Name, i)), "mtls needs the mesh identity", "add mesh: {trust_domain, cert_file, key_file, ca_file}")
+			continue
+		}
+		l.TLS = &ListenerTLS{CertFile: m.CertFile, KeyFile: m.KeyFile, ClientCAFile: m.CAFile, TrustDomain: m.TrustDomain,
+			RequireClientCert: mode == "strict", AcceptPlaintext: mode == "permissive"}
+	}
+	for i := range c.Clusters {
+		cl := &c.Clusters[i]
+		if !slices.Contains(mtlsModes, cl.MTLS) {
+			k.add(fmt.Sprintf("clusters[%s].mtls", key(cl.Name, i)), fmt.Sprintf("unknown mtls mode %q", cl.MTLS), "strict, permissive or off")
+			continue
+		}
+		mode := effectiveMTLS(c, cl.MTLS)
+		if mode == "off" || cl.TLS != nil {
+			continue
+		}
+		if m == nil {
+			k.add(fmt.Sprintf("clusters[%s].mtls", key(cl.Name, i)), "mtls needs the mesh identity", "add mesh: {trust_domain, cert_file, key_file, ca_file}")
+			continue
+		}
+		cl.TLS = &UpstreamTLS{CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile, TrustDomain: m.TrustDomain}
 	}
 }
 

@@ -60,6 +60,7 @@ func (s *Server) ServeAdmin(addr string, drain func()) (string, error) {
 		s.serveEventsHTTP(w, r, r.PathValue("stream"), false, 10*time.Second)
 	})
 	mux.HandleFunc("GET /events/stats", s.adminEventStats)
+	mux.HandleFunc("GET /certs", s.adminCerts)
 	mux.HandleFunc("POST /messaging/publish", s.adminPublish)
 	mux.HandleFunc("GET /messaging/tail", s.adminTail)
 	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, _ *http.Request) {

@@ -103,8 +103,25 @@ func (s *Server) acceptLoop(l *listener) {
 
 func (s *Server) dispatch(l *listener, c net.Conn) {
 	timeout := l.idle
-	if l.tls != nil {
-		tc := tls.Server(c, l.tls)
+	ts := l.tlsState.Load()
+	if ts != nil && ts.plain {
+		// Permissive mTLS: a TLS handshake starts with a 0x16 record.
+		_ = c.SetReadDeadline(time.Now().Add(timeout))
+		var first [1]byte
+		n, err := c.Read(first[:])
+		_ = c.SetReadDeadline(time.Time{})
+		if err != nil || n == 0 {
+			c.Close()
+			return
+		}
+		c = &peekedConn{Conn: c, prefix: first[:n]}
+		if first[0] != 0x16 {
+			s.dispatchPlain(l, c, timeout)
+			return
+		}
+	}
+	if ts != nil {
+		tc := tls.Server(c, ts.cfg)
 		_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
 		if err := tc.Handshake(); err != nil {
 			s.log.Debug("TLS handshake failed", "listener", l.name, "remote", c.RemoteAddr().String(), "error", err)
@@ -120,6 +137,10 @@ func (s *Server) dispatch(l *listener, c net.Conn) {
 		l.h1.push(tc)
 		return
 	}
+	s.dispatchPlain(l, c, timeout)
+}
+
+func (s *Server) dispatchPlain(l *listener, c net.Conn, timeout time.Duration) {
 	switch l.protocol {
 	case "http1":
 		l.h1.push(c)

@@ -344,8 +344,13 @@ func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *routeSnap) {
 	}
 	v = appendIP(v, ctx.RemoteIP())
 	req.Header.SetBytesKV(hdrXFF, v)
+	// The peer's identity is meshd's to state; a client cannot claim one.
+	req.Header.Del("X-Forwarded-Client-Cert")
 	if ctx.IsTLS() {
 		req.Header.SetBytesKV(hdrXFP, []byte("https"))
+		if peer := tlsutil.PeerIdentity(ctx.TLSConnectionState()); peer != "" {
+			req.Header.Set("X-Forwarded-Client-Cert", "URI="+peer)
+		}
 	} else {
 		req.Header.SetBytesKV(hdrXFP, []byte("http"))
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 	"github.com/wasmesh/wasmesh/dataplane/internal/tlsutil"
 	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
+	"github.com/wasmesh/wasmesh/identity"
 	"github.com/wasmesh/wasmesh/identity/audit"
 	"github.com/wasmesh/wasmesh/identity/authz"
 	"golang.org/x/net/http2"
@@ -103,6 +104,8 @@ func New(opts Options) *Server {
 	s.trace.exported = prometheus.NewCounter(prometheus.CounterOpts{Name: "meshd_tracing_spans_exported_total", Help: "Spans the OTLP collector accepted."})
 	s.trace.failed = prometheus.NewCounter(prometheus.CounterOpts{Name: "meshd_tracing_spans_failed_total", Help: "Spans that could not be exported (collector down); they are dropped, never queued without bound."})
 	s.stats.Registry.MustRegister(s.trace.exported, s.trace.failed)
+	// Certificate expiry, read from the files in force at each scrape.
+	s.stats.Registry.MustRegister(identity.ExpiryCollector(s.certList))
 	s.audit.metrics = audit.NewMetrics()
 	s.stats.Registry.MustRegister(s.audit.metrics)
 	return s
@@ -115,14 +118,16 @@ func (s *Server) Registry() *prometheus.Registry { return s.stats.Registry }
 // listener is one bound address: the raw listener, the fasthttp server for
 // HTTP/1.1 and the HTTP/2 server, fed by one accept loop.
 type listener struct {
-	name, addr  string
-	protocol    string
-	idle        time.Duration
-	ln          net.Listener
-	h1          *chanListener
-	srv         *fasthttp.Server
-	h2          *h2State
-	tls         *tls.Config
+	name, addr string
+	protocol   string
+	idle       time.Duration
+	ln         net.Listener
+	h1         *chanListener
+	srv        *fasthttp.Server
+	h2         *h2State
+	// tlsState is the listener's TLS, swapped when a reload changes it
+	// (certificates themselves reload from disk on their own).
+	tlsState    atomic.Pointer[listenerTLS]
 	snap        atomic.Pointer[listenerSnap]
 	done        chan struct{}
 	conns       prometheus.Gauge
@@ -216,8 +221,16 @@ func (s *Server) applyLocked(base *conf.Config, version string) error {
 	// Bind new addresses before anything changes, so a port in use
 	// rejects the whole reload.
 	var fresh []*listener
+	tlsUpdates := map[*listener]*listenerTLS{}
 	for _, l := range cfg.Listeners {
 		if old, ok := s.listeners[l.Name]; ok && old.addr == l.Address {
+			ts, err := listenerTLSFor(l)
+			if err != nil {
+				return fmt.Errorf("apply: listener %s: %w", l.Name, err)
+			}
+			if cur := old.tlsState.Load(); (cur == nil) != (ts == nil) || (cur != nil && cur.key != ts.key) {
+				tlsUpdates[old] = ts
+			}
 			continue
 		}
 		ln, err := s.bind(l)
@@ -259,6 +272,9 @@ func (s *Server) applyLocked(base *conf.Config, version string) error {
 	for _, f := range fresh {
 		s.listeners[f.name] = f
 	}
+	for l, ts := range tlsUpdates {
+		l.tlsState.Store(ts)
+	}
 	for name, l := range s.listeners {
 		l.snap.Store(snap.listeners[name])
 	}
@@ -298,26 +314,16 @@ func (s *Server) bind(l conf.Listener) (*listener, error) {
 	if idle == 0 {
 		idle = 5 * time.Minute
 	}
-	var tlsCfg *tls.Config
-	if l.TLS != nil {
-		alpn := []string{"h2", "http/1.1"}
-		switch l.Protocol {
-		case "http1":
-			alpn = []string{"http/1.1"}
-		case "http2":
-			alpn = []string{"h2"}
-		}
-		var err error
-		if tlsCfg, err = tlsutil.ServerConfig(l.TLS, alpn); err != nil {
-			return nil, err
-		}
+	ts, err := listenerTLSFor(l)
+	if err != nil {
+		return nil, err
 	}
 	nl, err := net.Listen("tcp", l.Address)
 	if err != nil {
 		return nil, err
 	}
 	ln := &listener{
-		name: l.Name, addr: l.Address, protocol: l.Protocol, idle: idle, ln: nl, tls: tlsCfg,
+		name: l.Name, addr: l.Address, protocol: l.Protocol, idle: idle, ln: nl,
 		h1: newChanListener(nl.Addr()), done: make(chan struct{}),
 		conns:       s.stats.ListenerConns.WithLabelValues(l.Name),
 		tlsFailures: s.stats.TLSHandshakeErrors.WithLabelValues(l.Name),
@@ -333,6 +339,9 @@ func (s *Server) bind(l conf.Listener) (*listener, error) {
 		return nil, err
 	}
 	ln.h2 = &h2State{srv: h2s, base: base, conns: map[net.Conn]struct{}{}}
+	if ts != nil {
+		ln.tlsState.Store(ts)
+	}
 	hdr := l.MaxRequestHeadersKB
 	if hdr == 0 {
 		hdr = 64
@@ -368,6 +377,32 @@ func (s *Server) bind(l conf.Listener) (*listener, error) {
 // once sent.
 const maxBufferedBody = 1 << 20
 
+// listenerTLS is a listener's TLS config and whether plaintext is served
+// beside it; key tells whether a reload changed it.
+type listenerTLS struct {
+	cfg   *tls.Config
+	plain bool
+	key   string
+}
+
+func listenerTLSFor(l conf.Listener) (*listenerTLS, error) {
+	if l.TLS == nil {
+		return nil, nil
+	}
+	alpn := []string{"h2", "http/1.1"}
+	switch l.Protocol {
+	case "http1":
+		alpn = []string{"http/1.1"}
+	case "http2":
+		alpn = []string{"h2"}
+	}
+	cfg, err := tlsutil.ServerConfig(l.TLS, alpn)
+	if err != nil {
+		return nil, err
+	}
+	return &listenerTLS{cfg: cfg, plain: l.TLS.AcceptPlaintext, key: jsonKey(l.TLS) + l.Protocol}, nil
+}
+
 type fasthttpLogger struct{ log *slog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
@@ -376,7 +411,7 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 
 func (s *Server) serve(l *listener) {
 	defer close(l.done)
-	s.log.Info("listener started", "listener", l.name, "address", l.addr, "protocol", l.protocol, "tls", l.tls != nil)
+	s.log.Info("listener started", "listener", l.name, "address", l.addr, "protocol", l.protocol, "tls", l.tlsState.Load() != nil)
 	go s.acceptLoop(l)
 	if err := l.srv.Serve(l.h1); err != nil && !errors.Is(err, net.ErrClosed) {
 		s.log.Error("listener stopped", "listener", l.name, "error", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wasmesh/wasmesh/conf"
+	"github.com/wasmesh/wasmesh/identity"
 )
 
 // checkEvery bounds how often the files' modification times are looked at.
@@ -144,6 +145,9 @@ func ServerConfig(t *conf.ListenerTLS, alpn []string) (*tls.Config, error) {
 		}
 	}
 	base := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: alpn}
+	if t.TrustDomain != "" {
+		base.VerifyConnection = identity.VerifyTrustDomain(t.TrustDomain)
+	}
 	base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
 		c := base.Clone()
 		c.GetConfigForClient = nil
@@ -194,8 +198,13 @@ func ClientConfig(t *conf.UpstreamTLS, alpn []string) (*tls.Config, error) {
 			if t.ServerName != "" {
 				opts.DNSName = t.ServerName
 			}
-			_, err = cs.PeerCertificates[0].Verify(opts)
-			return err
+			if _, err = cs.PeerCertificates[0].Verify(opts); err != nil {
+				return err
+			}
+			if t.TrustDomain != "" {
+				return identity.VerifyTrustDomain(t.TrustDomain)(cs)
+			}
+			return nil
 		}
 	}
 	if t.CertFile != "" {
