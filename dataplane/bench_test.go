@@ -105,5 +105,8 @@ clusters:
 		if ctx.Response.StatusCode() != 200 {
 			b.Fatal(ctx.Response.StatusCode())
 		}
+		// Read the streamed body, as the server's write would, so the
+		// upstream connection goes back to its pool.
+		ctx.Response.Body()
 	}
 }

@@ -300,12 +300,22 @@ func (c *h1Call) send(h *upstream.Host, deadline time.Time, perTry time.Duration
 		}
 		return 0, -1, err
 	}
+	// A small body of known length is read now: the connection goes back
+	// to its pool at once, and the response goes out in one write instead
+	// of headers then a streamed body.
+	if n := ctx.Response.Header.ContentLength(); n >= 0 && n <= maxBufferedResponse && ctx.Response.IsBodyStream() {
+		ctx.Response.Body()
+	}
 	g := -1
 	if v := ctx.Response.Header.PeekBytes(hdrGRPCStatus); len(v) > 0 {
 		g = atoiBytes(v)
 	}
 	return ctx.Response.StatusCode(), g, nil
 }
+
+// maxBufferedResponse is the largest response body read whole before it is
+// sent on; larger ones, and ones of unknown length, stream.
+const maxBufferedResponse = 64 << 10
 
 // canResend: a streamed body went out with the first try and cannot be
 // sent again; a connect failure sent nothing, so it can.
