@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	clusterservice "github.com/envoyproxy/go-control-plane/envoy/service/cluster/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	endpointservice "github.com/envoyproxy/go-control-plane/envoy/service/endpoint/v3"
@@ -31,6 +32,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	requests []Request
+	nodes    map[int64]string // stream id → node id
 }
 
 // Request is one discovery request a client sent (an ACK, a NACK, or a
@@ -74,15 +76,17 @@ func New(opts ...Option) (*Server, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s := &Server{cache: cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)}
+	s := &Server{cache: cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil), nodes: map[int64]string{}}
 	cb := serverv3.CallbackFuncs{
-		StreamRequestFunc: func(_ int64, r *discoveryv3.DiscoveryRequest) error {
-			s.record(Request{Node: r.GetNode().GetId(), TypeURL: r.GetTypeUrl(), VersionInfo: r.GetVersionInfo(),
+		StreamRequestFunc: func(id int64, r *discoveryv3.DiscoveryRequest) error {
+			s.record(id, Request{Node: r.GetNode().GetId(), TypeURL: r.GetTypeUrl(), VersionInfo: r.GetVersionInfo(),
 				Nonce: r.GetResponseNonce(), Error: r.GetErrorDetail().GetMessage()})
 			return nil
 		},
-		StreamDeltaRequestFunc: func(_ int64, r *discoveryv3.DeltaDiscoveryRequest) error {
-			s.record(Request{Node: r.GetNode().GetId(), TypeURL: r.GetTypeUrl(),
+		StreamClosedFunc:      func(id int64, _ *corev3.Node) { s.forget(id) },
+		DeltaStreamClosedFunc: func(id int64, _ *corev3.Node) { s.forget(id) },
+		StreamDeltaRequestFunc: func(id int64, r *discoveryv3.DeltaDiscoveryRequest) error {
+			s.record(id, Request{Node: r.GetNode().GetId(), TypeURL: r.GetTypeUrl(),
 				Nonce: r.GetResponseNonce(), Error: r.GetErrorDetail().GetMessage(), Delta: true})
 			return nil
 		},
@@ -121,10 +125,23 @@ func Start(t testing.TB, opts ...Option) *Server {
 	return s
 }
 
-func (s *Server) record(r Request) {
+// record keeps r, naming its node even when the client sent the node only
+// on the stream's first request (as delta clients and Envoy do).
+func (s *Server) record(stream int64, r Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if r.Node != "" {
+		s.nodes[stream] = r.Node
+	} else {
+		r.Node = s.nodes[stream]
+	}
 	s.requests = append(s.requests, r)
+}
+
+func (s *Server) forget(stream int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.nodes, stream)
 }
 
 // Addr is the server's "host:port", for xds.Options.Server or meshd's
