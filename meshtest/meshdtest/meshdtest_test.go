@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/wasmesh/wasmesh/discovery"
-	"github.com/wasmesh/wasmesh/meshtest/meshdtest"
 	"github.com/wasmesh/wasmesh/meshtest/memregistry"
+	"github.com/wasmesh/wasmesh/meshtest/meshdtest"
 )
 
 var client = &http.Client{Timeout: 5 * time.Second}
