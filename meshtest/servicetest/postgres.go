@@ -1,0 +1,82 @@
+package servicetest
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// PostgresSchema is a test's own schema on a shared database.
+type PostgresSchema struct {
+	// DSN connects with search_path set to Schema, so unqualified table
+	// names land there (pgx, pgxpool, eventlog's PostgreSQL store).
+	DSN string
+	// Schema is the schema's name.
+	Schema string
+}
+
+// Postgres creates a fresh schema in the database at POSTGRES_DSN
+// (default postgres://postgres@127.0.0.1:5432/test?sslmode=disable) and
+// drops it, with everything in it, at t.Cleanup. Close your connections
+// before the test ends (register their Close with t.Cleanup after calling
+// Postgres), or the drop waits on their locks.
+func Postgres(t testing.TB) PostgresSchema {
+	t.Helper()
+	base := env("POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		unavailable(t, "PostgreSQL is not reachable at %s (%v): install and start it "+
+			"(apt-get install -y postgresql && service postgresql start), "+
+			"create the database, or set POSTGRES_DSN", redact(base), err)
+	}
+	defer conn.Close(context.Background())
+	schema := uniqueName(t, "_", 63)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatalf("servicetest: create schema %s: %v", schema, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("servicetest: drop schema %s: %v", schema, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("servicetest: drop schema %s: %v", schema, err)
+		}
+	})
+	dsn, err := withSearchPath(base, schema)
+	if err != nil {
+		t.Fatalf("servicetest: POSTGRES_DSN: %v", err)
+	}
+	return PostgresSchema{DSN: dsn, Schema: schema}
+}
+
+// withSearchPath adds search_path to a URL-form DSN; pgx sends unknown
+// query parameters as run-time parameters.
+func withSearchPath(dsn, schema string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return "", fmt.Errorf("want a postgres:// URL, got %q", redact(dsn))
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable DSN)"
+	}
+	return u.Redacted()
+}
