@@ -26,38 +26,49 @@ type PostgresSchema struct {
 // Postgres), or the drop waits on their locks.
 func Postgres(t testing.TB) PostgresSchema {
 	t.Helper()
+	s, cleanup, err := NewPostgres(t.Name())
+	require(t, err)
+	cleanupIn(t, cleanup)
+	return s
+}
+
+// NewPostgres is Postgres without a test (TestMain, examples): label goes
+// into the schema's name, and the caller runs cleanup. An unreachable
+// server yields an error wrapping ErrUnavailable.
+func NewPostgres(label string) (PostgresSchema, func() error, error) {
 	base := env("POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
-		unavailable(t, "PostgreSQL is not reachable at %s (%v): install and start it "+
-			"(apt-get install -y postgresql && service postgresql start), "+
-			"create the database, or set POSTGRES_DSN", redact(base), err)
+		return PostgresSchema{}, nil, fmt.Errorf("%w: PostgreSQL is not reachable at %s (%v): install and start it "+
+			"(apt-get install -y postgresql && service postgresql start), create the database, or set POSTGRES_DSN",
+			ErrUnavailable, redact(base), err)
 	}
 	defer conn.Close(context.Background())
-	schema := uniqueName(t, "_", 63)
+	schema := uniqueName(label, "_", 63)
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatalf("servicetest: create schema %s: %v", schema, err)
+		return PostgresSchema{}, nil, fmt.Errorf("servicetest: create schema %s: %w", schema, err)
 	}
-	t.Cleanup(func() {
+	cleanup := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		c, err := pgx.Connect(ctx, base)
 		if err != nil {
-			t.Errorf("servicetest: drop schema %s: %v", schema, err)
-			return
+			return fmt.Errorf("servicetest: drop schema %s: %w", schema, err)
 		}
 		defer c.Close(context.Background())
 		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("servicetest: drop schema %s: %v", schema, err)
+			return fmt.Errorf("servicetest: drop schema %s: %w", schema, err)
 		}
-	})
+		return nil
+	}
 	dsn, err := withSearchPath(base, schema)
 	if err != nil {
-		t.Fatalf("servicetest: POSTGRES_DSN: %v", err)
+		_ = cleanup()
+		return PostgresSchema{}, nil, fmt.Errorf("servicetest: POSTGRES_DSN: %w", err)
 	}
-	return PostgresSchema{DSN: dsn, Schema: schema}
+	return PostgresSchema{DSN: dsn, Schema: schema}, cleanup, nil
 }
 
 // withSearchPath adds search_path to a URL-form DSN; pgx sends unknown

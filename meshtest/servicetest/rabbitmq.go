@@ -28,43 +28,50 @@ type RabbitMQVHost struct {
 // Erlang cookie); each rabbitmqctl call takes a second or two.
 func RabbitMQ(t testing.TB) RabbitMQVHost {
 	t.Helper()
+	v, cleanup, err := NewRabbitMQ(t.Name())
+	require(t, err)
+	cleanupIn(t, cleanup)
+	return v
+}
+
+// NewRabbitMQ is RabbitMQ without a test (TestMain, examples): label goes
+// into the vhost's name, and the caller runs cleanup. An unreachable
+// server or a missing rabbitmqctl yields an error wrapping ErrUnavailable.
+func NewRabbitMQ(label string) (RabbitMQVHost, func() error, error) {
 	base, err := url.Parse(env("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"))
 	if err != nil {
-		t.Fatalf("servicetest: RABBITMQ_URL: %v", err)
+		return RabbitMQVHost{}, nil, fmt.Errorf("servicetest: RABBITMQ_URL: %w", err)
 	}
 	host := base.Host
 	if base.Port() == "" {
 		host = net.JoinHostPort(base.Hostname(), "5672")
 	}
-	if c, err := net.DialTimeout("tcp", host, 2*time.Second); err != nil {
-		unavailable(t, "RabbitMQ is not reachable at %s (%v): install and start it "+
-			"(apt-get install -y rabbitmq-server && service rabbitmq-server start) or set RABBITMQ_URL", host, err)
-	} else {
-		c.Close()
+	c, err := net.DialTimeout("tcp", host, 2*time.Second)
+	if err != nil {
+		return RabbitMQVHost{}, nil, fmt.Errorf("%w: RabbitMQ is not reachable at %s (%v): install and start it "+
+			"(apt-get install -y rabbitmq-server && service rabbitmq-server start) or set RABBITMQ_URL",
+			ErrUnavailable, host, err)
 	}
+	c.Close()
 	ctl := env("RABBITMQCTL", "rabbitmqctl")
 	if _, err := exec.LookPath(ctl); err != nil {
-		unavailable(t, "%s not found (%v): it comes with the rabbitmq-server package; "+
-			"run the tests where it can manage the server, or set RABBITMQCTL", ctl, err)
+		return RabbitMQVHost{}, nil, fmt.Errorf("%w: %s not found (%v): it comes with the rabbitmq-server package; "+
+			"run the tests where it can manage the server, or set RABBITMQCTL", ErrUnavailable, ctl, err)
 	}
-	user := base.User.Username()
-	vhost := uniqueName(t, "-", 100)
+	vhost := uniqueName(label, "-", 100)
 	if err := rabbitmqctl(ctl, "add_vhost", vhost); err != nil {
-		unavailable(t, "cannot create a vhost: %v (rabbitmqctl needs root or the server's Erlang cookie)", err)
+		return RabbitMQVHost{}, nil, fmt.Errorf("%w: cannot create a vhost (rabbitmqctl needs root or the server's Erlang cookie): %v",
+			ErrUnavailable, err)
 	}
-	t.Cleanup(func() {
-		if err := rabbitmqctl(ctl, "delete_vhost", vhost); err != nil {
-			t.Errorf("servicetest: %v", err)
-		}
-	})
-	if err := rabbitmqctl(ctl, "set_permissions", "-p", vhost, user, ".*", ".*", ".*"); err != nil {
-		t.Fatalf("servicetest: %v", err)
+	cleanup := func() error { return rabbitmqctl(ctl, "delete_vhost", vhost) }
+	if err := rabbitmqctl(ctl, "set_permissions", "-p", vhost, base.User.Username(), ".*", ".*", ".*"); err != nil {
+		_ = cleanup()
+		return RabbitMQVHost{}, nil, err
 	}
 	u := *base
 	u.Host = host
-	u.Path = "/" + vhost
-	u.RawPath = "/" + url.PathEscape(vhost)
-	return RabbitMQVHost{URL: u.String(), VHost: vhost}
+	u.Path = "/" + vhost // [a-z0-9-] only: nothing to escape
+	return RabbitMQVHost{URL: u.String(), VHost: vhost}, cleanup, nil
 }
 
 func rabbitmqctl(ctl string, args ...string) error {
@@ -72,7 +79,7 @@ func rabbitmqctl(ctl string, args ...string) error {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, ctl, args...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("rabbitmqctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("servicetest: rabbitmqctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

@@ -11,12 +11,12 @@ import (
 
 // RedisPrefix is a test's own key space on a shared Redis.
 type RedisPrefix struct {
-	// Client is connected to the server; it is closed at t.Cleanup.
+	// Client is connected to the server; it is closed at cleanup.
 	Client *redis.Client
 	// URL is "redis://host:port/0", for code that opens its own client
 	// (brokers/redis's Options.URL).
 	URL string
-	// Prefix starts every key the test may use ("meshtest:<test>:<rand>:").
+	// Prefix starts every key the test may use ("meshtest_<test>_<rand>:").
 	Prefix string
 }
 
@@ -30,23 +30,31 @@ func (r RedisPrefix) Key(name string) string { return r.Prefix + name }
 // cleaned up.
 func Redis(t testing.TB) RedisPrefix {
 	t.Helper()
+	r, cleanup, err := NewRedis(t.Name())
+	require(t, err)
+	cleanupIn(t, cleanup)
+	return r
+}
+
+// NewRedis is Redis without a test (TestMain, examples): label goes into
+// the prefix, and the caller runs cleanup. An unreachable server yields
+// an error wrapping ErrUnavailable.
+func NewRedis(label string) (RedisPrefix, func() error, error) {
 	addr := env("REDIS_ADDR", "127.0.0.1:6379")
 	client := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
-		unavailable(t, "Redis is not reachable at %s (%v): install and start it "+
-			"(apt-get install -y redis-server && service redis-server start) or set REDIS_ADDR", addr, err)
+		return RedisPrefix{}, nil, fmt.Errorf("%w: Redis is not reachable at %s (%v): install and start it "+
+			"(apt-get install -y redis-server && service redis-server start) or set REDIS_ADDR", ErrUnavailable, addr, err)
 	}
-	prefix := uniqueName(t, "_", 80) + ":"
-	t.Cleanup(func() {
+	prefix := uniqueName(label, "_", 80) + ":"
+	cleanup := func() error {
 		defer client.Close()
-		if err := deletePrefix(client, prefix); err != nil {
-			t.Errorf("servicetest: %v", err)
-		}
-	})
-	return RedisPrefix{Client: client, URL: "redis://" + addr + "/0", Prefix: prefix}
+		return deletePrefix(client, prefix)
+	}
+	return RedisPrefix{Client: client, URL: "redis://" + addr + "/0", Prefix: prefix}, cleanup, nil
 }
 
 // deletePrefix removes every key under prefix, scanning in batches so a
@@ -62,7 +70,7 @@ func deletePrefix(c *redis.Client, prefix string) error {
 			return nil
 		}
 		if err := c.Unlink(ctx, batch...).Err(); err != nil {
-			return fmt.Errorf("delete keys under %s: %w", prefix, err)
+			return fmt.Errorf("servicetest: delete keys under %s: %w", prefix, err)
 		}
 		batch = batch[:0]
 		return nil
@@ -76,7 +84,7 @@ func deletePrefix(c *redis.Client, prefix string) error {
 		}
 	}
 	if err := iter.Err(); err != nil {
-		return fmt.Errorf("scan keys under %s: %w", prefix, err)
+		return fmt.Errorf("servicetest: scan keys under %s: %w", prefix, err)
 	}
 	return flush()
 }
