@@ -3,6 +3,7 @@ package servicetest
 import (
 	"context"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -41,13 +42,23 @@ func Redis(t testing.TB) RedisPrefix {
 // an error wrapping ErrUnavailable.
 func NewRedis(label string) (RedisPrefix, func() error, error) {
 	addr := env("REDIS_ADDR", "127.0.0.1:6379")
+	unreachable := func(err error) error {
+		return fmt.Errorf("%w: Redis is not reachable at %s (%v): install and start it "+
+			"(apt-get install -y redis-server && service redis-server start) or set REDIS_ADDR", ErrUnavailable, addr, err)
+	}
+	// A plain dial first: the client's retries would make a missing
+	// server take seconds to report.
+	conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return RedisPrefix{}, nil, unreachable(err)
+	}
+	conn.Close()
 	client := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
-		return RedisPrefix{}, nil, fmt.Errorf("%w: Redis is not reachable at %s (%v): install and start it "+
-			"(apt-get install -y redis-server && service redis-server start) or set REDIS_ADDR", ErrUnavailable, addr, err)
+		return RedisPrefix{}, nil, unreachable(err)
 	}
 	prefix := uniqueName(label, "_", 80) + ":"
 	cleanup := func() error {

@@ -80,6 +80,7 @@ func TestMissingServer(t *testing.T) {
 }
 
 func TestRabbitMQVHost(t *testing.T) {
+	t.Parallel()
 	var first servicetest.RabbitMQVHost
 	t.Run("isolated", func(t *testing.T) {
 		first = servicetest.RabbitMQ(t)
@@ -138,6 +139,7 @@ func channel(t *testing.T, url string) *amqp.Channel {
 }
 
 func TestRedisPrefix(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var p servicetest.RedisPrefix
 	var outside string
@@ -182,6 +184,7 @@ func TestRedisPrefix(t *testing.T) {
 }
 
 func TestPostgresSchema(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var s servicetest.PostgresSchema
 	t.Run("use", func(t *testing.T) {
