@@ -34,20 +34,31 @@ type Server struct {
 	TLS *TLSFiles
 }
 
+// ErrNoBinary means there is no etcd binary to run; the error wrapping it
+// says how to install one.
+var ErrNoBinary = errors.New("etcdtest: etcd binary not found")
+
+func findBinary() (string, error) {
+	if p := os.Getenv("ETCD_BIN"); p != "" {
+		return p, nil
+	}
+	p, err := exec.LookPath("etcd")
+	if err != nil {
+		return "", fmt.Errorf("%w: install it with `apt-get install -y etcd-server` (or set ETCD_BIN)", ErrNoBinary)
+	}
+	return p, nil
+}
+
 // Binary returns the path of the etcd binary, or fails/skips t (fails when
 // CI=true) with install instructions when there is none.
 func Binary(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("ETCD_BIN"); p != "" {
-		return p
-	}
-	p, err := exec.LookPath("etcd")
+	p, err := findBinary()
 	if err != nil {
-		msg := "etcd binary not found: install it with `apt-get install -y etcd-server` (or set ETCD_BIN)"
 		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
+			t.Fatal(err)
 		}
-		t.Skip(msg)
+		t.Skip(err)
 	}
 	return p
 }
@@ -56,7 +67,30 @@ func Binary(t testing.TB) string {
 // data removed, at t.Cleanup.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{bin: Binary(t), dir: filepath.Join(t.TempDir(), "etcd")}
+	s, err := launch(Binary(t), filepath.Join(t.TempDir(), "etcd"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// New is Start without a test (TestMain, examples): the data goes under
+// dir, and the caller must Close the server. A missing binary is an error
+// wrapping ErrNoBinary.
+func New(dir string, opts ...Option) (*Server, error) {
+	bin, err := findBinary()
+	if err != nil {
+		return nil, err
+	}
+	return launch(bin, filepath.Join(dir, "etcd"), opts)
+}
+
+// Close kills the server (its data dir stays where the caller put it).
+func (s *Server) Close() { s.stop(syscall.SIGKILL) }
+
+func launch(bin, dir string, opts []Option) (*Server, error) {
+	s := &Server{bin: bin, dir: dir}
 	for _, o := range opts {
 		o(s)
 	}
@@ -65,23 +99,31 @@ func Start(t testing.TB, opts ...Option) *Server {
 	if s.withTLS {
 		files, err := makeTLS(s.dir + "-tls")
 		if err != nil {
-			t.Fatalf("etcdtest: certificates: %v", err)
+			return nil, fmt.Errorf("etcdtest: certificates: %w", err)
 		}
 		cfg, err := files.ClientTLS()
 		if err != nil {
-			t.Fatalf("etcdtest: client TLS: %v", err)
+			return nil, fmt.Errorf("etcdtest: client TLS: %w", err)
 		}
 		s.TLS, scheme = files, "https"
 		s.httpClient.Transport = &http.Transport{TLSClientConfig: cfg}
 	}
-	s.clientURL = scheme + "://127.0.0.1:" + strconv.Itoa(freePort(t))
-	s.peerURL = "http://127.0.0.1:" + strconv.Itoa(freePort(t))
-	s.logPath = s.dir + ".log"
-	t.Cleanup(func() { s.stop(syscall.SIGKILL) })
-	if err := s.start(); err != nil {
-		t.Fatalf("etcdtest: %v\n%s", err, s.logTail())
+	clientPort, err := freePort()
+	if err != nil {
+		return nil, err
 	}
-	return s
+	peerPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s.clientURL = scheme + "://127.0.0.1:" + strconv.Itoa(clientPort)
+	s.peerURL = "http://127.0.0.1:" + strconv.Itoa(peerPort)
+	s.logPath = s.dir + ".log"
+	if err := s.start(); err != nil {
+		s.stop(syscall.SIGKILL)
+		return nil, fmt.Errorf("etcdtest: %w\n%s", err, s.logTail())
+	}
+	return s, nil
 }
 
 // Endpoints are the client URLs to give clientv3.Config.
@@ -193,12 +235,11 @@ func (s *Server) logTail() string {
 	return string(b)
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
+func freePort() (int, error) {
 	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("etcdtest: free port: %v", err)
+		return 0, fmt.Errorf("etcdtest: free port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
