@@ -1,0 +1,518 @@
+#!/usr/bin/env bash
+# Side-by-side HTTP benchmark: meshd against nginx, HAProxy, Caddy, a bare
+# fasthttp proxy and no proxy at all, on the same core, against the same
+# upstream. What `make bench` runs. See bench/README.md for the knobs.
+#
+# Layout on a 2-core machine: the proxy under test is pinned to CPU 0 with one
+# worker; wrk and the upstream share CPU 1. Loopback only. Writes
+# bench/results/http.md and bench/results/micro.md, then bench/RESULTS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export PATH=/usr/local/go/bin:$HOME/go/bin:$PATH
+
+# ---- knobs ------------------------------------------------------------------
+DURATION=${BENCH_DURATION:-10s}     # wrk -d for each measured run
+WARMUP=${BENCH_WARMUP:-2s}          # wrk -d for the unrecorded warm-up run
+CONNS=${BENCH_CONNS:-64}            # wrk -c
+THREADS=${BENCH_THREADS:-2}         # wrk -t
+RUNS=${BENCH_RUNS:-1}               # measured runs per cell; the median (by req/s) is kept
+TARGETS=${BENCH_TARGETS:-"direct meshd nginx haproxy caddy bare"}
+SIZES=${BENCH_SIZES:-"small large"}
+PROXY_CPU=${BENCH_PROXY_CPU:-0}
+LOAD_CPU=${BENCH_LOAD_CPU:-1}
+PORT_BASE=${BENCH_PORT_BASE:-18900}
+MICRO=${BENCH_MICRO:-1}             # 0 skips the Go micro-benchmarks
+RESULTS=${BENCH_RESULTS_DIR:-$ROOT/bench/results}
+BENCH_BIN=$ROOT/bench/tmp/bin       # Caddy lands here (git-ignored)
+CADDY_VERSIONS=${BENCH_CADDY_VERSIONS:-"v2.11.9 v2.11.8 v2.10.2"}
+
+UP_PORT=$PORT_BASE
+declare -A PORT=([direct]=$PORT_BASE [meshd]=$((PORT_BASE + 1)) [nginx]=$((PORT_BASE + 2))
+	[haproxy]=$((PORT_BASE + 3)) [caddy]=$((PORT_BASE + 4)) [bare]=$((PORT_BASE + 6)))
+ADMIN_PORT=$((PORT_BASE + 11))
+declare -A TITLE=([direct]="direct (no proxy)" [meshd]="**meshd**" [nginx]="nginx"
+	[haproxy]="HAProxy" [caddy]="Caddy" [bare]="bare fasthttp proxy")
+declare -A PATHS=([small]=/small [large]=/large)
+declare -A BYTES=([small]=100 [large]=16384)
+declare -A SIZE_TITLE=([small]="0.1 KB" [large]="16 KB")
+
+log() { printf '[bench %s] %s\n' "$(date -u +%T)" "$*" >&2; }
+die() {
+	log "FAILED: $*"
+	exit 1
+}
+
+# ---- cleanup: every process this script starts, and its temp dir -----------
+TMP=$(mktemp -d /tmp/wasmesh-bench.XXXXXX)
+PIDS=()
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop_pid() {
+	local pid=$1 _
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+# ---- 1. tools -----------------------------------------------------------------
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+apt_install() {
+	log "installing Debian packages: $*"
+	$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" >/dev/null
+}
+# stop_debian_service keeps the package's own daemon off port 80: we run our
+# own instances with our own configs.
+stop_debian_service() {
+	local svc=$1
+	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+		$SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+	elif command -v service >/dev/null; then
+		$SUDO service "$svc" stop >/dev/null 2>&1 || true
+	fi
+}
+ensure_tools() {
+	local need=() p
+	for p in nginx haproxy wrk curl; do command -v "$p" >/dev/null || need+=("$p"); done
+	command -v taskset >/dev/null || need+=(util-linux)
+	[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+	# Stop the packaged services whether we just installed them or they were
+	# started earlier (their pid files are the packages' own).
+	for p in nginx haproxy; do
+		if [ -s "/run/$p.pid" ] && kill -0 "$(head -1 "/run/$p.pid")" 2>/dev/null; then stop_debian_service "$p"; fi
+		case " ${need[*]} " in *" $p "*) stop_debian_service "$p" ;; esac
+	done
+	command -v go >/dev/null || die "Go is needed (expected at /usr/local/go/bin)"
+	if [ ! -x "$BENCH_BIN/caddy" ]; then
+		mkdir -p "$BENCH_BIN"
+		local v ok=
+		for v in $CADDY_VERSIONS; do
+			log "building Caddy $v (go install, once; into bench/tmp/bin)"
+			if (cd "$TMP" && GOBIN=$BENCH_BIN GOFLAGS="" go install "github.com/caddyserver/caddy/v2/cmd/caddy@$v" >"$TMP/caddy-build.log" 2>&1); then
+				ok=1
+				break
+			fi
+			log "Caddy $v did not build: $(tail -3 "$TMP/caddy-build.log" | tr '\n' ' ')"
+		done
+		[ -n "$ok" ] || die "no Caddy version in '$CADDY_VERSIONS' builds with $(go version)"
+	fi
+}
+
+# ---- 2. builds ------------------------------------------------------------------
+build() {
+	log "building meshd, the upstream and the bare proxy"
+	mkdir -p bin
+	go build -o bin/meshd ./cmd/meshd
+	go build -o "$TMP/upstream" ./bench/upstream
+	go build -o "$TMP/bareproxy" ./bench/bareproxy
+}
+
+# ---- helpers --------------------------------------------------------------------
+port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
+wait_http() { # url: wait up to 10 s for a 200
+	local _
+	for _ in $(seq 100); do
+		[ "$(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null)" = 200 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# check_bodies proves the target answers both paths with the right sizes and
+# keeps the connection open, before any number is taken.
+check_bodies() {
+	local port=$1 s got
+	for s in small large; do
+		got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$port${PATHS[$s]}")
+		[ "$got" = "200 ${BYTES[$s]}" ] || die "127.0.0.1:$port${PATHS[$s]} answered '$got', want '200 ${BYTES[$s]}'"
+	done
+}
+cpu_stat() { awk '/^cpu[0-9]+ /{t=0; for(i=2;i<=9;i++) t+=$i; print $1, t, $5+$6}' /proc/stat; }
+cpu_busy() { # before after cpuN -> busy %
+	awk -v c="cpu$3" 'NR==FNR{if($1==c){t0=$2;i0=$3}; next} $1==c{dt=$2-t0; di=$3-i0; printf "%.0f", dt>0 ? 100*(dt-di)/dt : 0}' "$1" "$2"
+}
+# background_busy samples both CPUs for one second while nothing of ours is
+# busy: what other users of the machine take.
+background_busy() {
+	cpu_stat >"$TMP/bg0"
+	sleep 1
+	cpu_stat >"$TMP/bg1"
+	echo "$(cpu_busy "$TMP/bg0" "$TMP/bg1" 0)/$(cpu_busy "$TMP/bg0" "$TMP/bg1" 1)"
+}
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+
+# ---- 3. the targets ------------------------------------------------------------
+write_configs() {
+	mkdir -p "$TMP/nginx/logs" "$TMP/caddy"
+	cat >"$TMP/meshd.yaml" <<EOF
+admin: {address: 127.0.0.1:$ADMIN_PORT}
+logging: {level: warn, access_log: false}
+listeners:
+  - name: bench
+    address: 127.0.0.1:${PORT[meshd]}
+    routes:
+      - match: {prefix: /}
+        cluster: upstream
+clusters:
+  - name: upstream
+    endpoints:
+      - {address: 127.0.0.1:$UP_PORT}
+EOF
+	cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $TMP/nginx/body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    keepalive_requests 100000000;
+    upstream up {
+        server 127.0.0.1:$UP_PORT;
+        keepalive 128;
+        keepalive_requests 100000000;
+    }
+    server {
+        listen 127.0.0.1:${PORT[nginx]} backlog=4096;
+        location / {
+            proxy_pass http://up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffer_size 16k;
+            proxy_buffers 8 16k;
+        }
+    }
+}
+EOF
+	cat >"$TMP/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 8192
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend fe
+    bind 127.0.0.1:${PORT[haproxy]}
+    default_backend be
+backend be
+    http-reuse always
+    server up 127.0.0.1:$UP_PORT
+EOF
+	cat >"$TMP/caddy/Caddyfile" <<EOF
+{
+    admin off
+    auto_https off
+    persist_config off
+    servers {
+        protocols h1
+    }
+}
+http://127.0.0.1:${PORT[caddy]} {
+    reverse_proxy 127.0.0.1:$UP_PORT {
+        transport http {
+            keepalive 60s
+            keepalive_idle_conns 256
+            keepalive_idle_conns_per_host 256
+        }
+    }
+}
+EOF
+}
+
+# proxy_cmd prints the exact command that starts a target (after taskset).
+proxy_cmd() {
+	case $1 in
+	meshd) echo "env GOMAXPROCS=1 $ROOT/bin/meshd -c $TMP/meshd.yaml" ;;
+	nginx) echo "nginx -p $TMP/nginx -e $TMP/nginx/logs/error.log -c $TMP/nginx/nginx.conf" ;;
+	haproxy) echo "haproxy -db -f $TMP/haproxy.cfg" ;;
+	caddy) echo "env GOMAXPROCS=1 HOME=$TMP/caddy XDG_DATA_HOME=$TMP/caddy XDG_CONFIG_HOME=$TMP/caddy $BENCH_BIN/caddy run --adapter caddyfile --config $TMP/caddy/Caddyfile" ;;
+	bare) echo "env GOMAXPROCS=1 $TMP/bareproxy -addr 127.0.0.1:${PORT[bare]} -upstream 127.0.0.1:$UP_PORT" ;;
+	esac
+}
+
+start_target() { # name -> sets TARGET_PID
+	local name=$1
+	TARGET_PID=
+	[ "$name" = direct ] && return 0
+	port_free "${PORT[$name]}" || die "port ${PORT[$name]} for $name is taken (set BENCH_PORT_BASE)"
+	# shellcheck disable=SC2046 # the command is ours and has no spaces in words
+	taskset -c "$PROXY_CPU" $(proxy_cmd "$name") >"$TMP/$name.log" 2>&1 &
+	TARGET_PID=$!
+	PIDS+=("$TARGET_PID")
+	wait_http "http://127.0.0.1:${PORT[$name]}/small" || {
+		tail -20 "$TMP/$name.log" >&2
+		die "$name did not come up on 127.0.0.1:${PORT[$name]}"
+	}
+}
+
+cat >"$TMP/report.lua" <<'EOF'
+-- Printed after wrk's own report: exact percentiles in microseconds,
+-- p99.9 included (wrk --latency stops at p99), and the error counts.
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH requests=%d duration_us=%d p50=%d p99=%d p999=%d sockerr=%d non2xx=%d\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    latency:percentile(99.9), e.connect + e.read + e.write + e.timeout, e.status))
+end
+EOF
+
+# parse_wrk prints "rps p50_us p99_us p999_us errors" from one wrk output.
+parse_wrk() {
+	awk '
+	function us(v, n) { n = v + 0
+		if (v ~ /us$/) return n; if (v ~ /ms$/) return n * 1000
+		if (v ~ /m$/) return n * 60e6; if (v ~ /s$/) return n * 1e6; return n }
+	/^Requests\/sec:/ { rps = $2 }
+	/^ +50%/ { p50 = us($2) }
+	/^ +99%/ { p99 = us($2) }
+	/^BENCH / { for (i = 2; i <= NF; i++) { split($i, kv, "="); b[kv[1]] = kv[2] } }
+	END {
+		if (rps == "" || b["p999"] == "") exit 1
+		printf "%.0f %.0f %.0f %.0f %d\n", rps, p50, p99, b["p999"], b["sockerr"] + b["non2xx"] }' "$1"
+}
+
+# measure name size: warm up, then RUNS measured runs; keeps the median.
+measure() {
+	local name=$1 size=$2 url r bg load line
+	url="http://127.0.0.1:${PORT[$name]}${PATHS[$size]}"
+	taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$url" >/dev/null
+	: >"$TMP/runs"
+	for r in $(seq "$RUNS"); do
+		load=$(loadavg)
+		bg=$(background_busy)
+		cpu_stat >"$TMP/c0"
+		(cd "$TMP" && taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s report.lua "$url") >"$TMP/wrk-$name-$size-$r.txt"
+		cpu_stat >"$TMP/c1"
+		line=$(parse_wrk "$TMP/wrk-$name-$size-$r.txt") || {
+			cat "$TMP/wrk-$name-$size-$r.txt" >&2
+			die "could not parse wrk output for $name $size"
+		}
+		line="$line $(cpu_busy "$TMP/c0" "$TMP/c1" "$PROXY_CPU") $(cpu_busy "$TMP/c0" "$TMP/c1" "$LOAD_CPU") $load $bg"
+		echo "$line" >>"$TMP/runs"
+		log "$name $size run $r: $(awk '{printf "%s req/s, p50 %s us, p99 %s us, p99.9 %s us, errors %s, CPUs busy %s%%/%s%%, load %s, others %s%%", $1, $2, $3, $4, $5, $6, $7, $8, $9}' <<<"$line")"
+	done
+	# median by req/s (the lower middle one for an even count)
+	sort -n -k1,1 "$TMP/runs" | sed -n "$(((RUNS + 1) / 2))p" >"$TMP/result-$name-$size"
+}
+
+# ---- 4. report -------------------------------------------------------------------
+ms() { awk -v u="$1" 'BEGIN{printf "%.2f", u/1000}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else printf "n/a" }'; }
+# standing word for a ratio where higher is better (hb=1) or lower is better.
+standing() {
+	awk -v r="$1" -v hb="$2" 'BEGIN{
+		if (r == "n/a") { print "n/a"; exit }
+		if (!hb) r = 1 / r
+		if (r >= 1.03) print "beats"; else if (r >= 0.97) print "matches"; else print "trails" }'
+}
+
+write_http_md() {
+	local out=$RESULTS/http.md name size f rps p50 p99 p999 err c0 c1 load bg nr np99 maxbg=0
+	mkdir -p "$RESULTS"
+	{
+		echo "# HTTP proxying: meshd beside nginx, HAProxy and Caddy"
+		echo
+		for size in $SIZES; do
+			if [ -f "$TMP/result-meshd-$size" ] && [ -f "$TMP/result-nginx-$size" ]; then
+				read -r rps _ p99 _ <"$TMP/result-meshd-$size"
+				read -r nr _ np99 _ <"$TMP/result-nginx-$size"
+				local tr pr
+				tr=$(ratio "$rps" "$nr")
+				pr=$(ratio "$p99" "$np99")
+				echo "**Verdict:** at ${SIZE_TITLE[$size]} meshd $(standing "$tr" 1) nginx on throughput (**${tr}×** nginx's req/s: $rps vs $nr) and $(standing "$pr" 0) it on tail latency (p99 **${pr}×** nginx's: $(ms "$p99") ms vs $(ms "$np99") ms), one core each."
+				echo
+			fi
+		done
+		echo "The goal is to match or beat nginx's throughput and p99 on the same cores."
+		echo "\"Matches\" means within 3 %. For scale: on this kind of machine a bare"
+		echo "fasthttp HostClient proxy was expected at about 0.9× nginx's throughput and 2× its"
+		echo "p99, and Caddy at about a quarter of nginx's throughput; the *bare fasthttp proxy*"
+		echo "row below measures the first of these in the same run."
+		echo
+		echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC'). Each proxy is pinned to CPU $PROXY_CPU with ONE worker"
+		echo "(meshd, Caddy and the bare proxy GOMAXPROCS=1, nginx \`worker_processes 1\`, HAProxy"
+		echo "\`nbthread 1\`) and keeps its upstream connections alive; wrk and the upstream share CPU $LOAD_CPU."
+		echo "Keep-alive GETs, $CONNS connections, $THREADS wrk threads, $DURATION per run after a $WARMUP warm-up,"
+		echo "median of $RUNS run(s) by req/s. Latencies are wrk's, in ms."
+		echo
+		echo "| target | body | req/s | p50 | p99 | p99.9 | errors | req/s vs nginx | p99 vs nginx | CPU$PROXY_CPU busy | CPU$LOAD_CPU busy | load (1 min) before | others' CPU$PROXY_CPU/CPU$LOAD_CPU before |"
+		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		for size in $SIZES; do
+			for name in $TARGETS; do
+				f=$TMP/result-$name-$size
+				[ -f "$f" ] || continue
+				read -r rps p50 p99 p999 err c0 c1 load bg <"$f"
+				nr=n/a np99=n/a
+				if [ -f "$TMP/result-nginx-$size" ]; then
+					read -r nr _ np99 _ <"$TMP/result-nginx-$size"
+					nr=$(ratio "$rps" "$nr")
+					np99=$(ratio "$p99" "$np99")
+				fi
+				[ "$name" = direct ] && nr="—" np99="—"
+				echo "| ${TITLE[$name]} | ${SIZE_TITLE[$size]} | $rps | $(ms "$p50") | $(ms "$p99") | $(ms "$p999") | $err | $nr | $np99 | $c0 % | $c1 % | $load | $bg % |"
+				maxbg=$(awk -v m="$maxbg" -v b="$bg" 'BEGIN{split(b, x, "/"); v = x[1] > x[2] ? x[1] : x[2]; print (v > m ? v : m)}')
+			done
+		done
+		echo
+		echo "How to read it: *direct* is wrk straight to the upstream, both on CPU $LOAD_CPU (no proxy; CPU $PROXY_CPU"
+		echo "idle), so it is a reference, not a ceiling for the proxies. *CPU busy* is the share of"
+		echo "each core in use during the measured run, from /proc/stat, everyone's processes included:"
+		echo "CPU $PROXY_CPU near 100 % means the proxy was the bottleneck; CPU $LOAD_CPU near 100 % means wrk and the"
+		echo "upstream were. *Others' CPU before* is what the rest of the machine used in the idle second"
+		echo "just before each run; the 1-minute load average includes the previous run of this script."
+		echo
+		if awk -v m="$maxbg" -v l="$LOAD_AT_START" 'BEGIN{exit !(m >= 10 || l >= 1)}'; then
+			echo "**Background load was present:** the machine is shared with other engineers' builds"
+			echo "and tests (load average $LOAD_AT_START at the start of this run; others took up to $maxbg % of"
+			echo "a core in the second before a run). Numbers from such a run are noisier than on a quiet"
+			echo "machine, and the ratios are more trustworthy than the absolute values."
+		else
+			echo "The machine was quiet: load average $LOAD_AT_START at the start, others used at most $maxbg % of a"
+			echo "core in the second before any run."
+		fi
+		echo
+		echo "## Machine"
+		echo
+		echo "| fact | value |"
+		echo "|---|---|"
+		echo "| nproc | $(nproc) |"
+		echo "| CPU | $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo) |"
+		echo "| kernel | $(uname -sr) |"
+		echo "| Go | $(go version | awk '{print $3, $4}') |"
+		echo "| meshd | commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- cmd dataplane conf 2>/dev/null || echo ' (with local changes)') |"
+		echo "| nginx | $(nginx -v 2>&1 | sed 's/.*version: //') |"
+		echo "| HAProxy | $(haproxy -v | awk 'NR==1{print $3}') |"
+		echo "| Caddy | $("$BENCH_BIN/caddy" version | awk '{print $1}') |"
+		echo "| wrk | $(wrk -v 2>&1 | awk 'NR==1{print $2}') |"
+		echo "| date | $(date -u '+%Y-%m-%d %H:%M:%S UTC') |"
+		echo "| load average at start | $LOAD_AT_START_FULL |"
+		echo
+		echo "## Commands"
+		echo
+		echo "Run by \`make bench\` (\`bench/run.sh\`); \`\$T\` is the script's temp dir. Each target:"
+		echo
+		echo '```sh'
+		echo "taskset -c $LOAD_CPU env GOMAXPROCS=1 \$T/upstream -addr 127.0.0.1:$UP_PORT   # bench/upstream"
+		for name in $TARGETS; do
+			[ "$name" = direct ] && continue
+			echo "taskset -c $PROXY_CPU $(proxy_cmd "$name" | sed "s#$TMP#\$T#g; s#$ROOT/##g")"
+		done
+		echo "taskset -c $LOAD_CPU wrk -t$THREADS -c$CONNS -d$WARMUP URL                               # warm-up, not recorded"
+		echo "taskset -c $LOAD_CPU wrk -t$THREADS -c$CONNS -d$DURATION --latency -s report.lua URL   # measured"
+		echo '```'
+		echo
+		echo "URL is \`http://127.0.0.1:PORT/small\` (100-byte body) or \`/large\` (16 KiB). Ports:"
+		local ports="" n
+		for n in $TARGETS; do ports+="$n ${PORT[$n]}, "; done
+		echo "${ports%, }; meshd's admin API $ADMIN_PORT."
+		echo
+		echo "<details><summary>Configs (report.lua, meshd, nginx, HAProxy, Caddy)</summary>"
+		echo
+		echo '```lua'
+		cat "$TMP/report.lua"
+		echo '```'
+		echo
+		echo '```yaml'
+		cat "$TMP/meshd.yaml"
+		echo '```'
+		echo
+		echo '```nginx'
+		sed "s#$TMP#\$T#g" "$TMP/nginx/nginx.conf"
+		echo '```'
+		echo
+		echo '```'
+		cat "$TMP/haproxy.cfg"
+		echo '```'
+		echo
+		echo '```'
+		cat "$TMP/caddy/Caddyfile"
+		echo '```'
+		echo
+		echo "</details>"
+	} >"$out"
+	log "wrote ${out#"$ROOT"/}"
+}
+
+# ---- 5. micro-benchmarks -----------------------------------------------------
+run_micro() {
+	local out=$RESULTS/micro.md load bg rc=0
+	load=$(cut -d' ' -f1-3 /proc/loadavg)
+	bg=$(background_busy)
+	log "running the dataplane micro-benchmarks"
+	go test -run '^$' -bench . -benchmem ./dataplane/... >"$TMP/micro.txt" 2>&1 || rc=$?
+	mkdir -p "$RESULTS"
+	{
+		echo "# Micro-benchmarks of the dataplane hot path"
+		echo
+		echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(nproc) × $(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo),"
+		echo "$(go version | awk '{print $3}'), meshd commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
+		echo "Load average before: $load; others' CPU0/CPU1 busy in the second before: $bg %."
+		[ "$rc" -eq 0 ] || echo "**The command failed (exit $rc); its output is below.**"
+		echo
+		echo '```sh'
+		echo "go test -run '^\$' -bench . -benchmem ./dataplane/..."
+		echo '```'
+		echo
+		echo '```'
+		cat "$TMP/micro.txt"
+		echo '```'
+	} >"$out"
+	log "wrote ${out#"$ROOT"/}"
+	return "$rc"
+}
+
+# ---- main -------------------------------------------------------------------------
+main() {
+	local name size rc=0 p
+	LOAD_AT_START_FULL=$(cut -d' ' -f1-3 /proc/loadavg)
+	LOAD_AT_START=${LOAD_AT_START_FULL%% *}
+	log "load average at start: $LOAD_AT_START_FULL"
+	[ "$(nproc)" -ge 2 ] || die "needs 2 CPUs (proxy on one, wrk and upstream on the other)"
+	ensure_tools
+	build
+	write_configs
+	for p in $UP_PORT $ADMIN_PORT; do port_free "$p" || die "port $p is taken (set BENCH_PORT_BASE)"; done
+
+	GOMAXPROCS=1 taskset -c "$LOAD_CPU" "$TMP/upstream" -addr "127.0.0.1:$UP_PORT" >"$TMP/upstream.log" 2>&1 &
+	PIDS+=($!)
+	wait_http "http://127.0.0.1:$UP_PORT/small" || die "upstream did not come up"
+
+	for name in $TARGETS; do
+		[ -n "${PORT[$name]:-}" ] || die "unknown target $name (known: ${!PORT[*]})"
+		log "target $name"
+		start_target "$name"
+		check_bodies "${PORT[$name]}"
+		for size in $SIZES; do measure "$name" "$size"; done
+		if [ -n "$TARGET_PID" ]; then
+			stop_pid "$TARGET_PID"
+			kill -0 "$TARGET_PID" 2>/dev/null && die "$name did not stop"
+		fi
+	done
+	write_http_md
+	if [ "$MICRO" = 1 ]; then run_micro || rc=$?; fi
+	"$ROOT/bench/assemble.sh" "$RESULTS"
+	return "$rc"
+}
+
+main "$@"
