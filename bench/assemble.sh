@@ -2,15 +2,16 @@
 # Assembles bench/RESULTS.md from every bench/results/*.md, in name order.
 # bench/run.sh calls it last; run it alone after adding a results file:
 #
-#	bench/assemble.sh [RESULTS_DIR]
+#	bench/assemble.sh [RESULTS_DIR [OUT]]
 #
 # Each results file starts with one "# Title" and may hold lines beginning
 # "**Verdict:**"; those lines are also gathered into the summary at the top.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${1:-bench/results}
-OUT=bench/RESULTS.md
-[ "${DIR#/}" = "$DIR" ] || DIR=$(realpath --relative-to=. "$DIR")
+OUT=${2:-bench/RESULTS.md}
+DIR=$(realpath --relative-to=. "$DIR")
+OUTDIR=$(dirname "$(realpath "$OUT")")
 
 shopt -s nullglob
 files=("$DIR"/*.md)
@@ -43,7 +44,7 @@ demote() { awk '/^```/ { fence = !fence } !fence && /^#+ / { $0 = "#" $0 } { pri
 	done
 	[ "$n" -gt 0 ] || echo "No verdict recorded yet."
 	echo
-	echo "Sections: $(for f in "${files[@]}"; do printf '[%s](%s) ' "$(basename "$f")" "${f#bench/}"; done)"
+	echo "Sections: $(for f in "${files[@]}"; do printf '[%s](%s) ' "$(basename "$f")" "$(realpath --relative-to="$OUTDIR" "$f")"; done)"
 	for f in "${files[@]}"; do
 		echo
 		demote "$f"

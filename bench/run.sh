@@ -16,7 +16,8 @@ DURATION=${BENCH_DURATION:-10s}     # wrk -d for each measured run
 WARMUP=${BENCH_WARMUP:-2s}          # wrk -d for the unrecorded warm-up run
 CONNS=${BENCH_CONNS:-64}            # wrk -c
 THREADS=${BENCH_THREADS:-2}         # wrk -t
-RUNS=${BENCH_RUNS:-1}               # measured runs per cell; the median (by req/s) is kept
+RUNS=${BENCH_RUNS:-3}               # measured runs per cell, interleaved; the median (by req/s) is kept
+NICE=${BENCH_NICE:--10}             # nice level of every process of the benchmark (0: none)
 TARGETS=${BENCH_TARGETS:-"direct meshd nginx haproxy caddy bare"}
 SIZES=${BENCH_SIZES:-"small large"}
 PROXY_CPU=${BENCH_PROXY_CPU:-0}
@@ -28,6 +29,8 @@ BENCH_BIN=$ROOT/bench/tmp/bin       # Caddy lands here (git-ignored)
 CADDY_VERSIONS=${BENCH_CADDY_VERSIONS:-"v2.11.9 v2.11.8 v2.10.2"}
 
 UP_PORT=$PORT_BASE
+PRIO=
+[ "$NICE" = 0 ] || PRIO="nice -n $NICE"
 declare -A PORT=([direct]=$PORT_BASE [meshd]=$((PORT_BASE + 1)) [nginx]=$((PORT_BASE + 2))
 	[haproxy]=$((PORT_BASE + 3)) [caddy]=$((PORT_BASE + 4)) [bare]=$((PORT_BASE + 6)))
 ADMIN_PORT=$((PORT_BASE + 11))
@@ -96,7 +99,7 @@ ensure_tools() {
 		case " ${need[*]} " in *" $p "*) stop_debian_service "$p" ;; esac
 	done
 	command -v go >/dev/null || die "Go is needed (expected at /usr/local/go/bin)"
-	if [ ! -x "$BENCH_BIN/caddy" ]; then
+	if [[ " $TARGETS " == *" caddy "* ]] && [ ! -x "$BENCH_BIN/caddy" ]; then
 		mkdir -p "$BENCH_BIN"
 		local v ok=
 		for v in $CADDY_VERSIONS; do
@@ -141,7 +144,7 @@ check_bodies() {
 }
 cpu_stat() { awk '/^cpu[0-9]+ /{t=0; for(i=2;i<=9;i++) t+=$i; print $1, t, $5+$6}' /proc/stat; }
 cpu_busy() { # before after cpuN -> busy %
-	awk -v c="cpu$3" 'NR==FNR{if($1==c){t0=$2;i0=$3}; next} $1==c{dt=$2-t0; di=$3-i0; printf "%.0f", dt>0 ? 100*(dt-di)/dt : 0}' "$1" "$2"
+	awk -v c="cpu$3" 'NR==FNR{if($1==c){t0=$2;i0=$3}; next} $1==c{dt=$2-t0; di=$3-i0; printf "%.0f", (dt > 0 ? 100*(dt-di)/dt : 0)}' "$1" "$2"
 }
 # background_busy samples both CPUs for one second while nothing of ours is
 # busy: what other users of the machine take.
@@ -257,7 +260,7 @@ start_target() { # name -> sets TARGET_PID
 	[ "$name" = direct ] && return 0
 	port_free "${PORT[$name]}" || die "port ${PORT[$name]} for $name is taken (set BENCH_PORT_BASE)"
 	# shellcheck disable=SC2046 # the command is ours and has no spaces in words
-	taskset -c "$PROXY_CPU" $(proxy_cmd "$name") >"$TMP/$name.log" 2>&1 &
+	$PRIO taskset -c "$PROXY_CPU" $(proxy_cmd "$name") >"$TMP/$name.log" 2>&1 &
 	TARGET_PID=$!
 	PIDS+=("$TARGET_PID")
 	wait_http "http://127.0.0.1:${PORT[$name]}/small" || {
@@ -292,28 +295,33 @@ parse_wrk() {
 		printf "%.0f %.0f %.0f %.0f %d\n", rps, p50, p99, b["p999"], b["sockerr"] + b["non2xx"] }' "$1"
 }
 
-# measure name size: warm up, then RUNS measured runs; keeps the median.
+# measure name size run: warm up, then one measured run, appended to the
+# cell's runs file as "rps p50 p99 p999 errors cpuP cpuL load others".
 measure() {
-	local name=$1 size=$2 url r bg load line
+	local name=$1 size=$2 r=$3 url bg load line out
 	url="http://127.0.0.1:${PORT[$name]}${PATHS[$size]}"
-	taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$url" >/dev/null
-	: >"$TMP/runs"
-	for r in $(seq "$RUNS"); do
-		load=$(loadavg)
-		bg=$(background_busy)
-		cpu_stat >"$TMP/c0"
-		(cd "$TMP" && taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s report.lua "$url") >"$TMP/wrk-$name-$size-$r.txt"
-		cpu_stat >"$TMP/c1"
-		line=$(parse_wrk "$TMP/wrk-$name-$size-$r.txt") || {
-			cat "$TMP/wrk-$name-$size-$r.txt" >&2
-			die "could not parse wrk output for $name $size"
-		}
-		line="$line $(cpu_busy "$TMP/c0" "$TMP/c1" "$PROXY_CPU") $(cpu_busy "$TMP/c0" "$TMP/c1" "$LOAD_CPU") $load $bg"
-		echo "$line" >>"$TMP/runs"
-		log "$name $size run $r: $(awk '{printf "%s req/s, p50 %s us, p99 %s us, p99.9 %s us, errors %s, CPUs busy %s%%/%s%%, load %s, others %s%%", $1, $2, $3, $4, $5, $6, $7, $8, $9}' <<<"$line")"
-	done
-	# median by req/s (the lower middle one for an even count)
-	sort -n -k1,1 "$TMP/runs" | sed -n "$(((RUNS + 1) / 2))p" >"$TMP/result-$name-$size"
+	out=$TMP/wrk-$name-$size-$r.txt
+	$PRIO taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$url" >/dev/null
+	load=$(loadavg)
+	bg=$(background_busy)
+	cpu_stat >"$TMP/c0"
+	(cd "$TMP" && $PRIO taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s report.lua "$url") >"$out"
+	cpu_stat >"$TMP/c1"
+	line=$(parse_wrk "$out") || {
+		cat "$out" >&2
+		die "could not parse wrk output for $name $size"
+	}
+	line="$line $(cpu_busy "$TMP/c0" "$TMP/c1" "$PROXY_CPU") $(cpu_busy "$TMP/c0" "$TMP/c1" "$LOAD_CPU") $load $bg"
+	echo "$line" >>"$TMP/runs-$name-$size"
+	log "$name $size run $r: $(awk '{printf "%s req/s, p50 %s us, p99 %s us, p99.9 %s us, errors %s, CPUs busy %s%%/%s%%, load %s, others %s%%", $1, $2, $3, $4, $5, $6, $7, $8, $9}' <<<"$line")"
+}
+
+# keep_median keeps a cell's median run by req/s (the lower middle one for
+# an even count); the other runs stay in the table's "all runs" column.
+keep_median() {
+	local f=$TMP/runs-$1-$2
+	sort -n -k1,1 "$f" | sed -n "$(((RUNS + 1) / 2))p" >"$TMP/result-$1-$2"
+	awk '{printf "%s%s", (NR > 1 ? " / " : ""), $1}' "$f" >"$TMP/all-$1-$2"
 }
 
 # ---- 4. report -------------------------------------------------------------------
@@ -328,36 +336,46 @@ standing() {
 }
 
 write_http_md() {
-	local out=$RESULTS/http.md name size f rps p50 p99 p999 err c0 c1 load bg nr np99 maxbg=0
+	local out=$RESULTS/http.md name size f rps p50 p99 p999 err c0 c1 load bg nr np99 tr pr
+	local maxbg meanbg noisy=0 caveat="" prionote=""
+	[ -z "$PRIO" ] || prionote=" Every process of the benchmark runs at \`$PRIO\` to hold its own against other users' builds."
 	mkdir -p "$RESULTS"
+	# What the rest of the machine used in the idle second before each run.
+	read -r maxbg meanbg < <(cat "$TMP"/runs-* | awk '{split($9, x, "/"); for (i = 1; i <= 2; i++) { s += x[i]; n++; if (x[i] > m) m = x[i] } }
+		END { printf "%d %.0f\n", m, (n ? s / n : 0) }')
+	if awk -v m="$meanbg" -v l="$LOAD_AT_START" 'BEGIN{exit !(m >= 10 || l >= 1)}'; then
+		noisy=1
+		caveat=" Measured under heavy background load (see below): indicative only."
+	fi
 	{
 		echo "# HTTP proxying: meshd beside nginx, HAProxy and Caddy"
 		echo
 		for size in $SIZES; do
-			if [ -f "$TMP/result-meshd-$size" ] && [ -f "$TMP/result-nginx-$size" ]; then
-				read -r rps _ p99 _ <"$TMP/result-meshd-$size"
-				read -r nr _ np99 _ <"$TMP/result-nginx-$size"
-				local tr pr
-				tr=$(ratio "$rps" "$nr")
-				pr=$(ratio "$p99" "$np99")
-				echo "**Verdict:** at ${SIZE_TITLE[$size]} meshd $(standing "$tr" 1) nginx on throughput (**${tr}×** nginx's req/s: $rps vs $nr) and $(standing "$pr" 0) it on tail latency (p99 **${pr}×** nginx's: $(ms "$p99") ms vs $(ms "$np99") ms), one core each."
-				echo
-			fi
+			if [ ! -f "$TMP/result-meshd-$size" ] || [ ! -f "$TMP/result-nginx-$size" ]; then continue; fi
+			read -r rps _ p99 _ <"$TMP/result-meshd-$size"
+			read -r nr _ np99 _ <"$TMP/result-nginx-$size"
+			tr=$(ratio "$rps" "$nr")
+			pr=$(ratio "$p99" "$np99")
+			echo "**Verdict:** at ${SIZE_TITLE[$size]} meshd $(standing "$tr" 1) nginx on throughput (**${tr}×** nginx's req/s: $rps vs $nr) and $(standing "$pr" 0) it on tail latency (p99 **${pr}×** nginx's: $(ms "$p99") ms vs $(ms "$np99") ms), one core each.$caveat"
+			echo
 		done
-		echo "The goal is to match or beat nginx's throughput and p99 on the same cores."
-		echo "\"Matches\" means within 3 %. For scale: on this kind of machine a bare"
-		echo "fasthttp HostClient proxy was expected at about 0.9× nginx's throughput and 2× its"
-		echo "p99, and Caddy at about a quarter of nginx's throughput; the *bare fasthttp proxy*"
-		echo "row below measures the first of these in the same run."
+		echo "The goal is to match or beat nginx's throughput and p99 on the same cores"
+		echo "(\"matches\" means within 3 %). For scale: on this kind of machine a bare fasthttp"
+		echo "HostClient proxy was expected at about 0.9× nginx's throughput and 2× its p99, and"
+		echo "Caddy at about a quarter of nginx's throughput; the *bare fasthttp proxy* row"
+		echo "measures the first of these in the same run, so the gap between it and meshd is"
+		echo "what meshd's own routing, balancing, breakers and metrics cost."
 		echo
 		echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC'). Each proxy is pinned to CPU $PROXY_CPU with ONE worker"
 		echo "(meshd, Caddy and the bare proxy GOMAXPROCS=1, nginx \`worker_processes 1\`, HAProxy"
-		echo "\`nbthread 1\`) and keeps its upstream connections alive; wrk and the upstream share CPU $LOAD_CPU."
-		echo "Keep-alive GETs, $CONNS connections, $THREADS wrk threads, $DURATION per run after a $WARMUP warm-up,"
-		echo "median of $RUNS run(s) by req/s. Latencies are wrk's, in ms."
+		echo "\`nbthread 1\`) and keeps its upstream connections alive; wrk and the upstream share"
+		echo "CPU $LOAD_CPU. Keep-alive GETs, $CONNS connections, $THREADS wrk threads, $DURATION per run after a"
+		echo "$WARMUP warm-up. $RUNS rounds, interleaved (each round measures every cell once, so drifting"
+		echo "background load hits all targets alike); the table shows the median run by req/s,"
+		echo "and *all runs* lists every run's req/s. Latencies are wrk's, in ms.$prionote"
 		echo
-		echo "| target | body | req/s | p50 | p99 | p99.9 | errors | req/s vs nginx | p99 vs nginx | CPU$PROXY_CPU busy | CPU$LOAD_CPU busy | load (1 min) before | others' CPU$PROXY_CPU/CPU$LOAD_CPU before |"
-		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		echo "| target | body | req/s | p50 | p99 | p99.9 | errors | req/s vs nginx | p99 vs nginx | all runs (req/s) | CPU$PROXY_CPU busy | CPU$LOAD_CPU busy | load (1 min) before | others' CPU$PROXY_CPU/CPU$LOAD_CPU before |"
+		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"
 		for size in $SIZES; do
 			for name in $TARGETS; do
 				f=$TMP/result-$name-$size
@@ -369,27 +387,29 @@ write_http_md() {
 					nr=$(ratio "$rps" "$nr")
 					np99=$(ratio "$p99" "$np99")
 				fi
-				[ "$name" = direct ] && nr="—" np99="—"
-				echo "| ${TITLE[$name]} | ${SIZE_TITLE[$size]} | $rps | $(ms "$p50") | $(ms "$p99") | $(ms "$p999") | $err | $nr | $np99 | $c0 % | $c1 % | $load | $bg % |"
-				maxbg=$(awk -v m="$maxbg" -v b="$bg" 'BEGIN{split(b, x, "/"); v = x[1] > x[2] ? x[1] : x[2]; print (v > m ? v : m)}')
+				if [ "$name" = direct ]; then nr="—" np99="—"; fi
+				echo "| ${TITLE[$name]} | ${SIZE_TITLE[$size]} | $rps | $(ms "$p50") | $(ms "$p99") | $(ms "$p999") | $err | $nr | $np99 | $(cat "$TMP/all-$name-$size") | $c0 % | $c1 % | $load | $bg % |"
 			done
 		done
 		echo
-		echo "How to read it: *direct* is wrk straight to the upstream, both on CPU $LOAD_CPU (no proxy; CPU $PROXY_CPU"
-		echo "idle), so it is a reference, not a ceiling for the proxies. *CPU busy* is the share of"
-		echo "each core in use during the measured run, from /proc/stat, everyone's processes included:"
-		echo "CPU $PROXY_CPU near 100 % means the proxy was the bottleneck; CPU $LOAD_CPU near 100 % means wrk and the"
-		echo "upstream were. *Others' CPU before* is what the rest of the machine used in the idle second"
-		echo "just before each run; the 1-minute load average includes the previous run of this script."
+		echo "How to read it: *direct* is wrk straight to the upstream, both on CPU $LOAD_CPU (no proxy,"
+		echo "CPU $PROXY_CPU idle): a reference, not a ceiling for the proxies. *CPU busy* is the share of"
+		echo "each core in use during the measured run, from /proc/stat, everyone's processes"
+		echo "included: CPU $PROXY_CPU near 100 % with CPU $LOAD_CPU below it means the proxy was the bottleneck."
+		echo "*Others' CPU before* is what the rest of the machine used in the idle second just"
+		echo "before each run; the 1-minute load average also counts this script's previous run."
 		echo
-		if awk -v m="$maxbg" -v l="$LOAD_AT_START" 'BEGIN{exit !(m >= 10 || l >= 1)}'; then
-			echo "**Background load was present:** the machine is shared with other engineers' builds"
-			echo "and tests (load average $LOAD_AT_START at the start of this run; others took up to $maxbg % of"
-			echo "a core in the second before a run). Numbers from such a run are noisier than on a quiet"
-			echo "machine, and the ratios are more trustworthy than the absolute values."
+		if [ "$noisy" = 1 ]; then
+			echo "**Background load was present:** the machine is shared with other engineers'"
+			echo "builds and tests. Load average $LOAD_AT_START_FULL at the start; in the idle second"
+			echo "before a run the others took $meanbg % of a core on average and up to $maxbg %. The"
+			echo "proxies competed with them for CPU $PROXY_CPU, so absolute numbers are low and noisy, and"
+			echo "even the ratios can shift: a single-process event loop (nginx, HAProxy) and a Go"
+			echo "runtime are not hurt alike by a crowded core. Rerun \`make bench\` on a quiet machine"
+			echo "before drawing a conclusion."
 		else
-			echo "The machine was quiet: load average $LOAD_AT_START at the start, others used at most $maxbg % of a"
-			echo "core in the second before any run."
+			echo "The machine was quiet: load average $LOAD_AT_START_FULL at the start; in the idle second"
+			echo "before a run the others took $meanbg % of a core on average and at most $maxbg %."
 		fi
 		echo
 		echo "## Machine"
@@ -403,23 +423,25 @@ write_http_md() {
 		echo "| meshd | commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- cmd dataplane conf 2>/dev/null || echo ' (with local changes)') |"
 		echo "| nginx | $(nginx -v 2>&1 | sed 's/.*version: //') |"
 		echo "| HAProxy | $(haproxy -v | awk 'NR==1{print $3}') |"
-		echo "| Caddy | $("$BENCH_BIN/caddy" version | awk '{print $1}') |"
+		[ ! -x "$BENCH_BIN/caddy" ] || echo "| Caddy | $("$BENCH_BIN/caddy" build-info | awk '$1 == "mod" {print $3; exit}') (built with $("$BENCH_BIN/caddy" build-info | awk '$1 == "go" {print $2; exit}')) |"
 		echo "| wrk | $(wrk -v 2>&1 | awk 'NR==1{print $2}') |"
 		echo "| date | $(date -u '+%Y-%m-%d %H:%M:%S UTC') |"
 		echo "| load average at start | $LOAD_AT_START_FULL |"
 		echo
 		echo "## Commands"
 		echo
-		echo "Run by \`make bench\` (\`bench/run.sh\`); \`\$T\` is the script's temp dir. Each target:"
+		echo "Run by \`make bench\` (\`bench/run.sh\`); \`\$T\` is the script's temp dir. Every target"
+		echo "runs at once on its own port; the rounds go through them one at a time."
 		echo
 		echo '```sh'
-		echo "taskset -c $LOAD_CPU env GOMAXPROCS=1 \$T/upstream -addr 127.0.0.1:$UP_PORT   # bench/upstream"
+		echo "GOMAXPROCS=1 ${PRIO:+$PRIO }taskset -c $LOAD_CPU \$T/upstream -addr 127.0.0.1:$UP_PORT   # go build ./bench/upstream"
 		for name in $TARGETS; do
 			[ "$name" = direct ] && continue
-			echo "taskset -c $PROXY_CPU $(proxy_cmd "$name" | sed "s#$TMP#\$T#g; s#$ROOT/##g")"
+			echo "${PRIO:+$PRIO }taskset -c $PROXY_CPU $(proxy_cmd "$name" | sed "s#$TMP#\$T#g; s#$ROOT/##g")"
 		done
-		echo "taskset -c $LOAD_CPU wrk -t$THREADS -c$CONNS -d$WARMUP URL                               # warm-up, not recorded"
-		echo "taskset -c $LOAD_CPU wrk -t$THREADS -c$CONNS -d$DURATION --latency -s report.lua URL   # measured"
+		echo "# per cell and round:"
+		echo "${PRIO:+$PRIO }taskset -c $LOAD_CPU wrk -t$THREADS -c$CONNS -d$WARMUP URL                               # warm-up, not recorded"
+		echo "${PRIO:+$PRIO }taskset -c $LOAD_CPU wrk -t$THREADS -c$CONNS -d$DURATION --latency -s report.lua URL   # measured"
 		echo '```'
 		echo
 		echo "URL is \`http://127.0.0.1:PORT/small\` (100-byte body) or \`/large\` (16 KiB). Ports:"
@@ -484,7 +506,7 @@ run_micro() {
 
 # ---- main -------------------------------------------------------------------------
 main() {
-	local name size rc=0 p
+	local name size r rc=0 p
 	LOAD_AT_START_FULL=$(cut -d' ' -f1-3 /proc/loadavg)
 	LOAD_AT_START=${LOAD_AT_START_FULL%% *}
 	log "load average at start: $LOAD_AT_START_FULL"
@@ -494,24 +516,38 @@ main() {
 	write_configs
 	for p in $UP_PORT $ADMIN_PORT; do port_free "$p" || die "port $p is taken (set BENCH_PORT_BASE)"; done
 
-	GOMAXPROCS=1 taskset -c "$LOAD_CPU" "$TMP/upstream" -addr "127.0.0.1:$UP_PORT" >"$TMP/upstream.log" 2>&1 &
+	GOMAXPROCS=1 $PRIO taskset -c "$LOAD_CPU" "$TMP/upstream" -addr "127.0.0.1:$UP_PORT" >"$TMP/upstream.log" 2>&1 &
 	PIDS+=($!)
 	wait_http "http://127.0.0.1:$UP_PORT/small" || die "upstream did not come up"
 
+	# Every target runs at once (idle ones cost nothing) so that the runs can
+	# be interleaved: round r measures every cell once, and a change in the
+	# machine's background load hits all targets alike.
 	for name in $TARGETS; do
 		[ -n "${PORT[$name]:-}" ] || die "unknown target $name (known: ${!PORT[*]})"
-		log "target $name"
 		start_target "$name"
 		check_bodies "${PORT[$name]}"
-		for size in $SIZES; do measure "$name" "$size"; done
-		if [ -n "$TARGET_PID" ]; then
-			stop_pid "$TARGET_PID"
-			kill -0 "$TARGET_PID" 2>/dev/null && die "$name did not stop"
-		fi
 	done
+	log "all targets up: $TARGETS"
+	for r in $(seq "$RUNS"); do
+		for size in $SIZES; do
+			for name in $TARGETS; do measure "$name" "$size" "$r"; done
+		done
+	done
+	for size in $SIZES; do
+		for name in $TARGETS; do keep_median "$name" "$size"; done
+	done
+	for p in "${PIDS[@]}"; do stop_pid "$p"; done
+	log "all targets stopped"
 	write_http_md
 	if [ "$MICRO" = 1 ]; then run_micro || rc=$?; fi
-	"$ROOT/bench/assemble.sh" "$RESULTS"
+	# A trial run into another results dir assembles beside it, not over
+	# the committed bench/RESULTS.md.
+	if [ "$RESULTS" = "$ROOT/bench/results" ]; then
+		"$ROOT/bench/assemble.sh" "$RESULTS" "$ROOT/bench/RESULTS.md"
+	else
+		"$ROOT/bench/assemble.sh" "$RESULTS" "${RESULTS%/}-RESULTS.md"
+	fi
 	return "$rc"
 }
 
