@@ -295,25 +295,30 @@ parse_wrk() {
 		printf "%.0f %.0f %.0f %.0f %d\n", rps, p50, p99, b["p999"], b["sockerr"] + b["non2xx"] }' "$1"
 }
 
+upstream_conns() { curl -s "http://127.0.0.1:$UP_PORT/conns"; }
+
 # measure name size run: warm up, then one measured run, appended to the
-# cell's runs file as "rps p50 p99 p999 errors cpuP cpuL load others".
+# cell's runs file as "rps p50 p99 p999 errors cpuP cpuL load others newconns".
 measure() {
-	local name=$1 size=$2 r=$3 url bg load line out
+	local name=$1 size=$2 r=$3 url bg load line out c0 c1
 	url="http://127.0.0.1:${PORT[$name]}${PATHS[$size]}"
 	out=$TMP/wrk-$name-$size-$r.txt
 	$PRIO taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$url" >/dev/null
 	load=$(loadavg)
 	bg=$(background_busy)
+	c0=$(upstream_conns)
 	cpu_stat >"$TMP/c0"
 	(cd "$TMP" && $PRIO taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s report.lua "$url") >"$out"
 	cpu_stat >"$TMP/c1"
+	c1=$(upstream_conns)
 	line=$(parse_wrk "$out") || {
 		cat "$out" >&2
 		die "could not parse wrk output for $name $size"
 	}
-	line="$line $(cpu_busy "$TMP/c0" "$TMP/c1" "$PROXY_CPU") $(cpu_busy "$TMP/c0" "$TMP/c1" "$LOAD_CPU") $load $bg"
+	# the upstream counts the /conns query's own connection too
+	line="$line $(cpu_busy "$TMP/c0" "$TMP/c1" "$PROXY_CPU") $(cpu_busy "$TMP/c0" "$TMP/c1" "$LOAD_CPU") $load $bg $((c1 - c0 - 1))"
 	echo "$line" >>"$TMP/runs-$name-$size"
-	log "$name $size run $r: $(awk '{printf "%s req/s, p50 %s us, p99 %s us, p99.9 %s us, errors %s, CPUs busy %s%%/%s%%, load %s, others %s%%", $1, $2, $3, $4, $5, $6, $7, $8, $9}' <<<"$line")"
+	log "$name $size run $r: $(awk '{printf "%s req/s, p50 %s us, p99 %s us, p99.9 %s us, errors %s, CPUs busy %s%%/%s%%, load %s, others %s%%, new upstream conns %s", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}' <<<"$line")"
 }
 
 # keep_median keeps a cell's median run by req/s (the lower middle one for
@@ -336,7 +341,7 @@ standing() {
 }
 
 write_http_md() {
-	local out=$RESULTS/http.md name size f rps p50 p99 p999 err c0 c1 load bg nr np99 tr pr
+	local out=$RESULTS/http.md name size f rps p50 p99 p999 err c0 c1 load bg nc nr np99 tr pr
 	local maxbg meanbg noisy=0 caveat="" prionote=""
 	[ -z "$PRIO" ] || prionote=" Every process of the benchmark runs at \`$PRIO\` to hold its own against other users' builds."
 	mkdir -p "$RESULTS"
@@ -374,13 +379,13 @@ write_http_md() {
 		echo "background load hits all targets alike); the table shows the median run by req/s,"
 		echo "and *all runs* lists every run's req/s. Latencies are wrk's, in ms.$prionote"
 		echo
-		echo "| target | body | req/s | p50 | p99 | p99.9 | errors | req/s vs nginx | p99 vs nginx | all runs (req/s) | CPU$PROXY_CPU busy | CPU$LOAD_CPU busy | load (1 min) before | others' CPU$PROXY_CPU/CPU$LOAD_CPU before |"
-		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"
+		echo "| target | body | req/s | p50 | p99 | p99.9 | errors | req/s vs nginx | p99 vs nginx | all runs (req/s) | new upstream conns | CPU$PROXY_CPU busy | CPU$LOAD_CPU busy | load (1 min) before | others' CPU$PROXY_CPU/CPU$LOAD_CPU before |"
+		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
 		for size in $SIZES; do
 			for name in $TARGETS; do
 				f=$TMP/result-$name-$size
 				[ -f "$f" ] || continue
-				read -r rps p50 p99 p999 err c0 c1 load bg <"$f"
+				read -r rps p50 p99 p999 err c0 c1 load bg nc <"$f"
 				nr=n/a np99=n/a
 				if [ -f "$TMP/result-nginx-$size" ]; then
 					read -r nr _ np99 _ <"$TMP/result-nginx-$size"
@@ -388,7 +393,7 @@ write_http_md() {
 					np99=$(ratio "$p99" "$np99")
 				fi
 				if [ "$name" = direct ]; then nr="—" np99="—"; fi
-				echo "| ${TITLE[$name]} | ${SIZE_TITLE[$size]} | $rps | $(ms "$p50") | $(ms "$p99") | $(ms "$p999") | $err | $nr | $np99 | $(cat "$TMP/all-$name-$size") | $c0 % | $c1 % | $load | $bg % |"
+				echo "| ${TITLE[$name]} | ${SIZE_TITLE[$size]} | $rps | $(ms "$p50") | $(ms "$p99") | $(ms "$p999") | $err | $nr | $np99 | $(cat "$TMP/all-$name-$size") | $nc | $c0 % | $c1 % | $load | $bg % |"
 			done
 		done
 		echo
@@ -396,6 +401,8 @@ write_http_md() {
 		echo "CPU $PROXY_CPU idle): a reference, not a ceiling for the proxies. *CPU busy* is the share of"
 		echo "each core in use during the measured run, from /proc/stat, everyone's processes"
 		echo "included: CPU $PROXY_CPU near 100 % with CPU $LOAD_CPU below it means the proxy was the bottleneck."
+		echo "*New upstream conns* counts the connections the upstream accepted during the measured"
+		echo "run: 0 for a proxy that kept its pool from the warm-up, $CONNS for *direct* (wrk's own)."
 		echo "*Others' CPU before* is what the rest of the machine used in the idle second just"
 		echo "before each run; the 1-minute load average also counts this script's previous run."
 		echo

@@ -6,6 +6,8 @@
 //
 //	upstream -addr 127.0.0.1:18900
 //
-// GET /small answers 100 bytes, GET /large 16 KiB, anything else 404.
+// GET /small answers 100 bytes, GET /large 16 KiB, GET /conns the number of
+// connections accepted so far (to check that proxies reuse theirs), anything
+// else 404.
 // Connections are kept alive; the server never closes them on its own.
 package main

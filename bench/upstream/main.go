@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/valyala/fasthttp"
@@ -56,14 +58,22 @@ func run(ctx context.Context, addr string, log *slog.Logger) error {
 }
 
 // newServer returns the benchmark origin: fixed bodies, no Date header to
-// format, and no limit on requests per connection.
+// format, and no limit on requests per connection. GET /conns answers how
+// many connections it has accepted, so the benchmark can show that a proxy
+// reuses its upstream connections instead of opening one per request.
 func newServer() *fasthttp.Server {
 	small := bytes.Repeat([]byte("s"), smallSize)
 	large := bytes.Repeat([]byte("L"), largeSize)
+	var accepted atomic.Int64
 	return &fasthttp.Server{
 		Name:                  "bench-upstream",
 		NoDefaultServerHeader: true,
 		NoDefaultDate:         true,
+		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
+			if st == fasthttp.StateNew {
+				accepted.Add(1)
+			}
+		},
 		Handler: func(ctx *fasthttp.RequestCtx) {
 			switch string(ctx.Path()) {
 			case "/small":
@@ -72,6 +82,9 @@ func newServer() *fasthttp.Server {
 			case "/large":
 				ctx.SetContentType("text/plain")
 				ctx.SetBody(large)
+			case "/conns":
+				ctx.SetContentType("text/plain")
+				ctx.SetBody(strconv.AppendInt(nil, accepted.Load(), 10))
 			default:
 				ctx.Error("not found", fasthttp.StatusNotFound)
 			}

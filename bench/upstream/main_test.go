@@ -23,6 +23,7 @@ func TestServerBodies(t *testing.T) {
 		{"/small", 200, smallSize},
 		{"/large", 200, largeSize},
 		{"/nope", 404, len("not found")},
+		{"/conns", 200, 1}, // "1": every request above reused one connection
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
@@ -35,6 +36,9 @@ func TestServerBodies(t *testing.T) {
 			}
 			if resp.StatusCode() != tc.status || len(resp.Body()) != tc.size {
 				t.Fatalf("GET %s = %d with %d bytes, want %d with %d", tc.path, resp.StatusCode(), len(resp.Body()), tc.status, tc.size)
+			}
+			if tc.path == "/conns" && string(resp.Body()) != "1" {
+				t.Fatalf("GET /conns = %q, want \"1\" after keep-alive requests", resp.Body())
 			}
 			if resp.ConnectionClose() {
 				t.Fatalf("GET %s closed the connection; the benchmark needs keep-alive", tc.path)
