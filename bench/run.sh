@@ -91,6 +91,7 @@ ensure_tools() {
 	local need=() p
 	for p in nginx haproxy wrk curl; do command -v "$p" >/dev/null || need+=("$p"); done
 	command -v taskset >/dev/null || need+=(util-linux)
+	command -v ss >/dev/null || need+=(iproute2)
 	[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 	# Stop the packaged services whether we just installed them or they were
 	# started earlier (their pid files are the packages' own).
@@ -133,8 +134,8 @@ wait_http() { # url: wait up to 10 s for a 200
 	done
 	return 1
 }
-# check_bodies proves the target answers both paths with the right sizes and
-# keeps the connection open, before any number is taken.
+# check_bodies proves the target answers both paths whole, with the right
+# status and size, before any number is taken (wrk checks neither).
 check_bodies() {
 	local port=$1 s got
 	for s in small large; do
