@@ -360,7 +360,7 @@ spread() {
 
 write_http_md() {
 	local out=$RESULTS/http.md name size f rps p50 p99 p999 err c0 c1 load bg nc nr np99 tr pr
-	local maxbg meanbg noisy=0 caveat="" prionote=""
+	local maxbg meanbg noisy=0 caveat="" prionote="" ts ps tw pw
 	[ -z "$PRIO" ] || prionote=" Every process of the benchmark runs at \`$PRIO\` to hold its own against other users' builds."
 	mkdir -p "$RESULTS"
 	# What the rest of the machine used in the idle second before each run.
@@ -379,7 +379,13 @@ write_http_md() {
 			read -r nr _ np99 _ <"$TMP/result-nginx-$size"
 			tr=$(ratio "$rps" "$nr")
 			pr=$(ratio "$p99" "$np99")
-			echo "**Verdict:** at ${SIZE_TITLE[$size]} meshd $(standing "$tr" 1) nginx on throughput (**${tr}×** nginx's req/s: $rps vs $nr; $(spread "$size" 1)) and $(standing "$pr" 0) it on tail latency (p99 **${pr}×** nginx's: $(ms "$p99") ms vs $(ms "$np99") ms; $(spread "$size" 3)), one core each.$caveat"
+			ts=$(spread "$size" 1)
+			ps=$(spread "$size" 3)
+			tw=$(standing "$tr" 1)
+			pw=$(standing "$pr" 0)
+			[[ $ts != *overlap* ]] || tw="is level (within the noise between runs) with"
+			[[ $ps != *overlap* ]] || pw="is level (within the noise between runs) with"
+			echo "**Verdict:** at ${SIZE_TITLE[$size]} meshd $tw nginx on throughput (**${tr}×** nginx's req/s: $rps vs $nr; $ts) and $pw it on p99 latency (**${pr}×** nginx's: $(ms "$p99") ms vs $(ms "$np99") ms; $ps), one core each.$caveat"
 			echo
 		done
 		echo "The goal is to match or beat nginx's throughput and p99 on the same cores"
@@ -421,6 +427,10 @@ write_http_md() {
 		echo "included: CPU $PROXY_CPU near 100 % with CPU $LOAD_CPU below it means the proxy was the bottleneck."
 		echo "*New upstream conns* counts the connections the upstream accepted during the measured"
 		echo "run: 0 for a proxy that kept its pool from the warm-up, $CONNS for *direct* (wrk's own)."
+		echo "A few dozen (never more than wrk's $CONNS connections, against thousands of requests)"
+		echo "means the pool works but some connections were replaced; nginx and Caddy drop the"
+		echo "upstream connection of a request whose client left, which is what a wrk run that stops"
+		echo "with requests in flight does, more of them on a loaded machine."
 		echo "*Others' CPU before* is what the rest of the machine used in the idle second just"
 		echo "before each run; the 1-minute load average also counts this script's previous run."
 		echo
