@@ -36,6 +36,7 @@ declare -A PORT=([direct]=$PORT_BASE [meshd]=$((PORT_BASE + 1)) [nginx]=$((PORT_
 ADMIN_PORT=$((PORT_BASE + 11))
 declare -A TITLE=([direct]="direct (no proxy)" [meshd]="**meshd**" [nginx]="nginx"
 	[haproxy]="HAProxy" [caddy]="Caddy" [bare]="bare fasthttp proxy")
+declare -A TPID=()
 declare -A PATHS=([small]=/small [large]=/large)
 declare -A BYTES=([small]=100 [large]=16384)
 declare -A SIZE_TITLE=([small]="0.1 KB" [large]="16 KB")
@@ -92,6 +93,7 @@ ensure_tools() {
 	for p in nginx haproxy wrk curl; do command -v "$p" >/dev/null || need+=("$p"); done
 	command -v taskset >/dev/null || need+=(util-linux)
 	command -v ss >/dev/null || need+=(iproute2)
+	command -v pgrep >/dev/null || need+=(procps)
 	[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 	# Stop the packaged services whether we just installed them or they were
 	# started earlier (their pid files are the packages' own).
@@ -264,6 +266,7 @@ start_target() { # name -> sets TARGET_PID
 	$PRIO taskset -c "$PROXY_CPU" $(proxy_cmd "$name") >"$TMP/$name.log" 2>&1 &
 	TARGET_PID=$!
 	PIDS+=("$TARGET_PID")
+	TPID[$name]=$TARGET_PID
 	wait_http "http://127.0.0.1:${PORT[$name]}/small" || {
 		tail -20 "$TMP/$name.log" >&2
 		die "$name did not come up on 127.0.0.1:${PORT[$name]}"
@@ -297,29 +300,50 @@ parse_wrk() {
 }
 
 upstream_conns() { curl -s "http://127.0.0.1:$UP_PORT/conns"; }
+CLK_TCK=$(getconf CLK_TCK)
+# proc_ticks prints the CPU time (user + system, in clock ticks) that a
+# target's process and its children (nginx's worker) have used so far.
+proc_ticks() {
+	local t=0 c
+	[ -n "${1:-}" ] || {
+		echo 0
+		return
+	}
+	for c in "$1" $(pgrep -P "$1"); do
+		t=$((t + $(sed 's/^.*) //' "/proc/$c/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0)))
+	done
+	echo "$t"
+}
 
 # measure name size run: warm up, then one measured run, appended to the
-# cell's runs file as "rps p50 p99 p999 errors cpuP cpuL load others newconns".
+# cell's runs file as "rps p50 p99 p999 errors cpuP cpuL load others newconns
+# req-per-proxy-cpu-second".
 measure() {
-	local name=$1 size=$2 r=$3 url bg load line out c0 c1
+	local name=$1 size=$2 r=$3 url bg load line out c0 c1 t0 t1 eff
 	url="http://127.0.0.1:${PORT[$name]}${PATHS[$size]}"
 	out=$TMP/wrk-$name-$size-$r.txt
 	$PRIO taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$url" >/dev/null
 	load=$(loadavg)
 	bg=$(background_busy)
 	c0=$(upstream_conns)
+	t0=$(proc_ticks "${TPID[$name]:-}")
 	cpu_stat >"$TMP/c0"
 	(cd "$TMP" && $PRIO taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s report.lua "$url") >"$out"
 	cpu_stat >"$TMP/c1"
+	t1=$(proc_ticks "${TPID[$name]:-}")
 	c1=$(upstream_conns)
 	line=$(parse_wrk "$out") || {
 		cat "$out" >&2
 		die "could not parse wrk output for $name $size"
 	}
 	# the upstream counts the /conns query's own connection too
-	line="$line $(cpu_busy "$TMP/c0" "$TMP/c1" "$PROXY_CPU") $(cpu_busy "$TMP/c0" "$TMP/c1" "$LOAD_CPU") $load $bg $((c1 - c0 - 1))"
+	# requests served per second of CPU the proxy itself used: its
+	# efficiency, which other users' load cannot inflate or deflate much.
+	eff=$(awk -v r="$(awk '/^BENCH /{for (i = 2; i <= NF; i++) if ($i ~ /^requests=/) {sub("requests=", "", $i); print $i}}' "$out")" \
+		-v t=$((t1 - t0)) -v hz="$CLK_TCK" 'BEGIN{ if (t > 0) printf "%.0f", r / (t / hz); else print "-" }')
+	line="$line $(cpu_busy "$TMP/c0" "$TMP/c1" "$PROXY_CPU") $(cpu_busy "$TMP/c0" "$TMP/c1" "$LOAD_CPU") $load $bg $((c1 - c0 - 1)) $eff"
 	echo "$line" >>"$TMP/runs-$name-$size"
-	log "$name $size run $r: $(awk '{printf "%s req/s, p50 %s us, p99 %s us, p99.9 %s us, errors %s, CPUs busy %s%%/%s%%, load %s, others %s%%, new upstream conns %s", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10}' <<<"$line")"
+	log "$name $size run $r: $(awk '{printf "%s req/s, p50 %s us, p99 %s us, p99.9 %s us, errors %s, CPUs busy %s%%/%s%%, load %s, others %s%%, new upstream conns %s, req per proxy CPU-s %s", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11}' <<<"$line")"
 }
 
 # keep_median keeps a cell's median run by req/s (the lower middle one for
@@ -328,6 +352,8 @@ keep_median() {
 	local f=$TMP/runs-$1-$2
 	sort -n -k1,1 "$f" | sed -n "$(((RUNS + 1) / 2))p" >"$TMP/result-$1-$2"
 	awk '{printf "%s%s", (NR > 1 ? " / " : ""), $1}' "$f" >"$TMP/all-$1-$2"
+	# the proxy's efficiency is the median of its own, run by run
+	awk '{print $11}' "$f" | sort -n | sed -n "$(((RUNS + 1) / 2))p" >"$TMP/eff-$1-$2"
 }
 
 # ---- 4. report -------------------------------------------------------------------
@@ -359,7 +385,7 @@ spread() {
 }
 
 write_http_md() {
-	local out=$RESULTS/http.md name size f rps p50 p99 p999 err c0 c1 load bg nc nr np99 tr pr
+	local out=$RESULTS/http.md name size f rps p50 p99 p999 err c0 c1 load bg nc nr np99 tr pr eff ne er
 	local maxbg meanbg noisy=0 caveat="" prionote="" ts ps tw pw
 	[ -z "$PRIO" ] || prionote=" Every process of the benchmark runs at \`$PRIO\` to hold its own against other users' builds."
 	mkdir -p "$RESULTS"
@@ -385,7 +411,8 @@ write_http_md() {
 			pw=$(standing "$pr" 0)
 			[[ $ts != *overlap* ]] || tw="is level (within the noise between runs) with"
 			[[ $ps != *overlap* ]] || pw="is level (within the noise between runs) with"
-			echo "**Verdict:** at ${SIZE_TITLE[$size]} meshd $tw nginx on throughput (**${tr}×** nginx's req/s: $rps vs $nr; $ts) and $pw it on p99 latency (**${pr}×** nginx's: $(ms "$p99") ms vs $(ms "$np99") ms; $ps), one core each.$caveat"
+			er=$(ratio "$(cat "$TMP/eff-meshd-$size")" "$(cat "$TMP/eff-nginx-$size")")
+			echo "**Verdict:** at ${SIZE_TITLE[$size]} meshd $tw nginx on throughput (**${tr}×** nginx's req/s: $rps vs $nr; $ts) and $pw it on p99 latency (**${pr}×** nginx's: $(ms "$p99") ms vs $(ms "$np99") ms; $ps), one core each. Per second of CPU it used, meshd served **${er}×** the requests nginx did.$caveat"
 			echo
 		done
 		echo "The goal is to match or beat nginx's throughput and p99 on the same cores"
@@ -403,21 +430,23 @@ write_http_md() {
 		echo "background load hits all targets alike); the table shows the median run by req/s,"
 		echo "and *all runs* lists every run's req/s. Latencies are wrk's, in ms.$prionote"
 		echo
-		echo "| target | body | req/s | p50 | p99 | p99.9 | errors | req/s vs nginx | p99 vs nginx | all runs (req/s) | new upstream conns | CPU$PROXY_CPU busy | CPU$LOAD_CPU busy | load (1 min) before | others' CPU$PROXY_CPU/CPU$LOAD_CPU before |"
-		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+		echo "| target | body | req/s | p50 | p99 | p99.9 | errors | req/s vs nginx | p99 vs nginx | req per proxy CPU-s | CPU-s efficiency vs nginx | all runs (req/s) | new upstream conns | CPU$PROXY_CPU busy | CPU$LOAD_CPU busy | load (1 min) before | others' CPU$PROXY_CPU/CPU$LOAD_CPU before |"
+		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
 		for size in $SIZES; do
 			for name in $TARGETS; do
 				f=$TMP/result-$name-$size
 				[ -f "$f" ] || continue
-				read -r rps p50 p99 p999 err c0 c1 load bg nc <"$f"
-				nr=n/a np99=n/a
+				read -r rps p50 p99 p999 err c0 c1 load bg nc _ <"$f"
+				eff=$(cat "$TMP/eff-$name-$size")
+				nr=n/a np99=n/a ne=n/a
 				if [ -f "$TMP/result-nginx-$size" ]; then
 					read -r nr _ np99 _ <"$TMP/result-nginx-$size"
 					nr=$(ratio "$rps" "$nr")
 					np99=$(ratio "$p99" "$np99")
+					ne=$(ratio "$eff" "$(cat "$TMP/eff-nginx-$size")")
 				fi
-				if [ "$name" = direct ]; then nr="—" np99="—"; fi
-				echo "| ${TITLE[$name]} | ${SIZE_TITLE[$size]} | $rps | $(ms "$p50") | $(ms "$p99") | $(ms "$p999") | $err | $nr | $np99 | $(cat "$TMP/all-$name-$size") | $nc | $c0 % | $c1 % | $load | $bg % |"
+				if [ "$name" = direct ]; then nr="—" np99="—" ne="—" eff="—"; fi
+				echo "| ${TITLE[$name]} | ${SIZE_TITLE[$size]} | $rps | $(ms "$p50") | $(ms "$p99") | $(ms "$p999") | $err | $nr | $np99 | $eff | $ne | $(cat "$TMP/all-$name-$size") | $nc | $c0 % | $c1 % | $load | $bg % |"
 			done
 		done
 		echo
@@ -425,6 +454,10 @@ write_http_md() {
 		echo "CPU $PROXY_CPU idle): a reference, not a ceiling for the proxies. *CPU busy* is the share of"
 		echo "each core in use during the measured run, from /proc/stat, everyone's processes"
 		echo "included: CPU $PROXY_CPU near 100 % with CPU $LOAD_CPU below it means the proxy was the bottleneck."
+		echo "*Req per proxy CPU-s* is requests served per second of CPU time (user + system, from"
+		echo "/proc/PID/stat, nginx's worker included) that the proxy itself used during the run,"
+		echo "median of the runs: its efficiency, which others' load on the machine changes far"
+		echo "less than req/s (a starved proxy serves fewer requests but also uses less CPU)."
 		echo "*New upstream conns* counts the connections the upstream accepted during the measured"
 		echo "run: 0 for a proxy that kept its pool from the warm-up, $CONNS for *direct* (wrk's own)."
 		echo "A few dozen (never more than wrk's $CONNS connections, against thousands of requests)"
