@@ -422,7 +422,7 @@ write_http_md() {
 			if [ "$noisy" = 1 ]; then
 				# On a crowded core req/s measures the scheduler as much as the
 				# proxy; CPU time per request does not, so it leads.
-				echo "**Verdict:** at ${SIZE_TITLE[$size]} meshd $(standing "$er" 1) nginx on cost per request: it served **${er}×** the requests per second of CPU that nginx did ($me vs $nme), so on a core to itself it would reach about ${er}× nginx's throughput. Raw numbers on this crowded machine were **${tr}×** nginx's req/s ($ts) and **${pr}×** its p99 ($ps), but they mostly show that the scheduler gave meshd $(share meshd "$size") of CPU $PROXY_CPU and nginx $(share nginx "$size"); p99 on a quiet machine is still to be measured."
+				echo "**Verdict:** at ${SIZE_TITLE[$size]} meshd $(standing "$er" 1) nginx on cost per request: it served **${er}×** the requests per second of CPU that nginx did ($me vs $nme), so on a core to itself it would reach about ${er}× nginx's throughput. On this crowded machine raw req/s was **${tr}×** nginx's ($ts) and p99 **${pr}×** nginx's ($ps), but those are set as much by the scheduler and the load side as by the proxies: meshd used $(share meshd "$size") of CPU $PROXY_CPU and nginx $(share nginx "$size"), while CPU $LOAD_CPU (wrk, the upstream and other users) was $(awk '{print $7}' "$TMP/result-nginx-$size") % busy. Throughput and p99 on a quiet machine are still to be measured."
 			else
 				echo "**Verdict:** at ${SIZE_TITLE[$size]} meshd $tw nginx on throughput (**${tr}×** nginx's req/s: $rps vs $nr; $ts) and $pw it on p99 latency (**${pr}×** nginx's: $(ms "$p99") ms vs $(ms "$np99") ms; $ps), one core each. Per second of CPU it used, meshd served **${er}×** the requests nginx did ($me vs $nme)."
 			fi
