@@ -51,6 +51,7 @@ die() {
 TMP=$(mktemp -d /tmp/wasmesh-bench.XXXXXX)
 PIDS=()
 cleanup() {
+	[ -z "${BENCH_KEEP_TMP:-}" ] || cp -r "$TMP" "$BENCH_KEEP_TMP"
 	local pid
 	for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
 	rm -rf "$TMP"
