@@ -51,7 +51,15 @@ die() {
 TMP=$(mktemp -d /tmp/wasmesh-bench.XXXXXX)
 PIDS=()
 cleanup() {
+	local rc=$?
 	[ -z "${BENCH_KEEP_TMP:-}" ] || cp -r "$TMP" "$BENCH_KEEP_TMP"
+	if [ "$rc" -ne 0 ] && [ -d "$TMP" ]; then
+		# keep what explains a failure: wrk outputs, configs, proxy logs
+		rm -rf "$ROOT/bench/tmp/last-failure"
+		mkdir -p "$ROOT/bench/tmp"
+		cp -r "$TMP" "$ROOT/bench/tmp/last-failure" 2>/dev/null || true
+		log "temp dir kept in bench/tmp/last-failure"
+	fi
 	local pid
 	for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
 	rm -rf "$TMP"
@@ -300,6 +308,16 @@ parse_wrk() {
 		printf "%.0f %.0f %.0f %.0f %d\n", rps, p50, p99, b["p999"], b["sockerr"] + b["non2xx"] }' "$1"
 }
 
+# alive fails the run, with the end of its log, when a target has exited.
+alive() {
+	local pid=${TPID[$1]:-}
+	kill -0 "${UP_PID:?}" 2>/dev/null || die "the upstream exited: $(tail -5 "$TMP/upstream.log")"
+	[ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || {
+		tail -30 "$TMP/$1.log" >&2
+		die "$1 (pid $pid) exited during the benchmark; its log is above"
+	}
+}
+
 upstream_conns() { curl -s "http://127.0.0.1:$UP_PORT/conns"; }
 CLK_TCK=$(getconf CLK_TCK)
 # proc_ticks prints the CPU time (user + system, in clock ticks) that a
@@ -323,16 +341,24 @@ measure() {
 	local name=$1 size=$2 r=$3 url bg load line out c0 c1 t0 t1 eff
 	url="http://127.0.0.1:${PORT[$name]}${PATHS[$size]}"
 	out=$TMP/wrk-$name-$size-$r.txt
-	$PRIO taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$url" >/dev/null
+	alive "$name"
+	$PRIO taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "$url" >"$TMP/warmup.txt" 2>&1 || {
+		alive "$name"
+		die "wrk warm-up failed against $name: $(tail -3 "$TMP/warmup.txt")"
+	}
 	load=$(loadavg)
 	bg=$(background_busy)
 	c0=$(upstream_conns)
 	t0=$(proc_ticks "${TPID[$name]:-}")
 	cpu_stat >"$TMP/c0"
-	(cd "$TMP" && $PRIO taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s report.lua "$url") >"$out"
+	(cd "$TMP" && $PRIO taskset -c "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s report.lua "$url") >"$out" 2>&1 || {
+		alive "$name"
+		die "wrk failed against $name: $(tail -3 "$out")"
+	}
 	cpu_stat >"$TMP/c1"
 	t1=$(proc_ticks "${TPID[$name]:-}")
 	c1=$(upstream_conns)
+	alive "$name"
 	line=$(parse_wrk "$out") || {
 		cat "$out" >&2
 		die "could not parse wrk output for $name $size"
@@ -602,7 +628,8 @@ main() {
 	for p in $UP_PORT $ADMIN_PORT; do port_free "$p" || die "port $p is taken (set BENCH_PORT_BASE)"; done
 
 	GOMAXPROCS=1 $PRIO taskset -c "$LOAD_CPU" "$TMP/upstream" -addr "127.0.0.1:$UP_PORT" >"$TMP/upstream.log" 2>&1 &
-	PIDS+=($!)
+	UP_PID=$!
+	PIDS+=("$UP_PID")
 	wait_http "http://127.0.0.1:$UP_PORT/small" || die "upstream did not come up"
 
 	# Every target runs at once (idle ones cost nothing) so that the runs can
