@@ -27,6 +27,10 @@ var (
 	schemeHTTP    = []byte("http")
 	schemeHTTPS   = []byte("https")
 	hopHeaders    = []string{"Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Upgrade"}
+	// stripOnForward holds the canonical names removed from every
+	// forwarded request: the hop-by-hop headers and a client-sent XFCC.
+	stripOnForward = map[string]bool{"Keep-Alive": true, "Proxy-Connection": true, "Proxy-Authenticate": true,
+		"Proxy-Authorization": true, "Te": true, "Trailer": true, "Upgrade": true, "X-Forwarded-Client-Cert": true}
 )
 
 // handle is the whole request path: route, filters, upstream, log.
@@ -336,8 +340,19 @@ func atoiBytes(b []byte) int {
 func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *routeSnap) {
 	req := &ctx.Request
 	req.Header.ResetConnectionClose()
-	for _, h := range hopHeaders {
-		req.Header.Del(h)
+	// One pass finds out whether any header must go; most requests carry
+	// none, and seven deletes would each scan every header.
+	strip := false
+	req.Header.VisitAll(func(k, _ []byte) {
+		if !strip && stripOnForward[string(k)] {
+			strip = true
+		}
+	})
+	if strip {
+		for _, h := range hopHeaders {
+			req.Header.Del(h)
+		}
+		req.Header.Del("X-Forwarded-Client-Cert")
 	}
 	if rt.hasRewrite {
 		var buf [256]byte
@@ -354,8 +369,8 @@ func (s *Server) prepare(ctx *fasthttp.RequestCtx, rt *routeSnap) {
 	}
 	v = appendIP(v, ctx.RemoteIP())
 	req.Header.SetBytesKV(hdrXFF, v)
-	// The peer's identity is meshd's to state; a client cannot claim one.
-	req.Header.Del("X-Forwarded-Client-Cert")
+	// The peer's identity is meshd's to state; a client cannot claim one
+	// (an incoming X-Forwarded-Client-Cert was removed above).
 	if ctx.IsTLS() {
 		req.Header.SetBytesKV(hdrXFP, []byte("https"))
 		if peer := tlsutil.PeerIdentity(ctx.TLSConnectionState()); peer != "" {
