@@ -110,7 +110,7 @@ listeners:
 clusters:
   - {name: b, endpoints: [{address: %s}]}
 `, plainB.Addr("ingress")))
-	wasmPath := buildFilterB(b, "jwt-auth")
+	wasmPath := buildFilter(b, "jwt-auth")
 	secureB := benchMeshd(b, mesh("b")+fmt.Sprintf(`
 logging: {access_log: false}
 drain_grace: 1ms

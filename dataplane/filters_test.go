@@ -33,7 +33,7 @@ type builtFilter struct {
 
 // buildFilter compiles filters/NAME to Wasm with the standard toolchain,
 // once per test binary (the Go build cache makes repeats cheap).
-func buildFilter(t *testing.T, name string) string {
+func buildFilter(t testing.TB, name string) string {
 	t.Helper()
 	filterOnce.Do(func() { filterDir, _ = os.MkdirTemp("", "meshd-filters") })
 	v, _ := filterBuild.LoadOrStore(name, &builtFilter{})
@@ -201,27 +201,6 @@ func TestFilterReloadedUnderLoadZeroFailures(t *testing.T) {
 	if okN == 0 {
 		t.Fatal("no request succeeded")
 	}
-}
-
-// buildFilterB is buildFilter for benchmarks.
-func buildFilterB(b *testing.B, name string) string {
-	filterOnce.Do(func() { filterDir, _ = os.MkdirTemp("", "meshd-filters") })
-	v, _ := filterBuild.LoadOrStore(name, &builtFilter{})
-	bf := v.(*builtFilter)
-	bf.once.Do(func() {
-		src, _ := filepath.Abs(filepath.Join("..", "filters", name))
-		bf.path = filepath.Join(filterDir, name+".wasm")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", bf.path, ".")
-		cmd.Dir = src
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			bf.err = fmt.Errorf("build %s: %v\n%s", name, err, out)
-		}
-	})
-	if bf.err != nil {
-		b.Fatal(bf.err)
-	}
-	return bf.path
 }
 
 func writeFile(tb testing.TB, path, data string) {
