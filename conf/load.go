@@ -26,6 +26,7 @@ type Problem struct {
 	Hint  string `json:"hint,omitempty"`
 }
 
+// String is the one-line form meshctl validate and meshd print.
 func (p Problem) String() string {
 	var b strings.Builder
 	if p.File != "" {
@@ -52,6 +53,7 @@ func (p Problem) String() string {
 // every problem instead of stopping at the first.
 type Problems []Problem
 
+// Error lists every problem, one per line.
 func (ps Problems) Error() string {
 	lines := make([]string, len(ps))
 	for i, p := range ps {

@@ -38,7 +38,9 @@ type Host struct {
 // tell connect-failure (safe to retry, nothing was sent) from reset.
 type ConnectError struct{ Err error }
 
+// Error says the connect failed and why.
 func (e *ConnectError) Error() string { return "connect: " + e.Err.Error() }
+// Unwrap gives the dial error, for errors.Is.
 func (e *ConnectError) Unwrap() error { return e.Err }
 
 // IsConnectFailure reports whether err happened before anything was sent.
