@@ -40,6 +40,7 @@ type ConnectError struct{ Err error }
 
 // Error says the connect failed and why.
 func (e *ConnectError) Error() string { return "connect: " + e.Err.Error() }
+
 // Unwrap gives the dial error, for errors.Is.
 func (e *ConnectError) Unwrap() error { return e.Err }
 
