@@ -173,7 +173,7 @@ func TestMeshdProcess(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("meshd did not exit after SIGTERM")
 	}
-	if !strings.Contains(stdout.String(), `"msg":"access"`) || !strings.Contains(stdout.String(), `"request_id"`) {
+	if !strings.Contains(stdout.String(), `"msg":"access"`) || !strings.Contains(stdout.String(), `"request_id"`) || !strings.Contains(stdout.String(), `"trace_id"`) {
 		t.Errorf("no JSON access log with request id on stdout: %.300s", stdout.String())
 	}
 }
