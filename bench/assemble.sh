@@ -45,6 +45,13 @@ demote() { awk '/^```/ { fence = !fence } !fence && /^#+ / { $0 = "#" $0 } { pri
 	[ "$n" -gt 0 ] || echo "No verdict recorded yet."
 	echo
 	echo "Sections: $(for f in "${files[@]}"; do printf '[%s](%s) ' "$(basename "$f")" "$(realpath --relative-to="$OUTDIR" "$f")"; done)"
+	charts=("$OUTDIR"/http-*.png)
+	if [ -e "${charts[0]}" ]; then
+		echo
+		echo "Charts (drawn by \`go run ./bench/charts\` from http.md):"
+		echo
+		for c in "${charts[@]}"; do printf '![%s](%s)\n' "$(basename "$c" .png)" "$(basename "$c")"; done
+	fi
 	for f in "${files[@]}"; do
 		echo
 		demote "$f"
