@@ -167,3 +167,12 @@ func auditEventHTTP(r *http.Request, ls *listenerSnap, rt *routeSnap, reqID, pee
 	}
 	return ev
 }
+
+// spanIDOf takes the span id out of a W3C traceparent header.
+func spanIDOf(tp string) string {
+	parts := strings.Split(tp, "-")
+	if len(parts) == 4 && len(parts[2]) == 16 {
+		return parts[2]
+	}
+	return ""
+}

@@ -18,6 +18,8 @@ import (
 	"github.com/wasmesh/wasmesh/brokers/cloudevents"
 	"github.com/wasmesh/wasmesh/brokers/middleware"
 	"github.com/wasmesh/wasmesh/conf"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // messaging is the gateway's runtime: broker connections kept by name
@@ -189,6 +191,9 @@ func (m *messaging) run(ctx context.Context, s *Server, sub conf.Subscription, b
 		for k, v := range hdrs {
 			req.Header.Set(k, v)
 		}
+		// With tracing on, the delivery's own span is the parent of the
+		// request to the app.
+		propagator.Inject(ctx, fastCarrier{&req.Header})
 		req.Header.Set("X-Meshd-Subscription", sub.Name)
 		req.Header.Set("X-Meshd-Delivery-Attempt", itoa(d.Attempt))
 		req.SetBodyRaw(body)
@@ -208,9 +213,16 @@ func (m *messaging) run(ctx context.Context, s *Server, sub conf.Subscription, b
 		}
 		return fmt.Errorf("app answered %d", code)
 	}
+	var tracer trace.Tracer
+	if tr := s.trace.get(); tr != nil {
+		tracer = tr
+	} else {
+		tracer = noop.NewTracerProvider().Tracer("")
+	}
 	h := brokers.Chain(
 		middleware.Recover(m.log),
 		middleware.CorrelationID(),
+		middleware.Trace(tracer),
 		middleware.DeadLetter(b, sub.DeadLetterTopic, middleware.DeadLetterOptions{MaxAttempts: sub.MaxAttempts, Metrics: m.metrics, Broker: sub.Broker}),
 		middleware.Retry(middleware.RetryOptions{MaxAttempts: sub.MaxAttempts, Base: sub.Backoff.Base.D(), Max: sub.Backoff.Max.D()}),
 		middleware.Timeout(sub.Timeout.D()),

@@ -628,6 +628,7 @@ func (s *Server) logAccessHTTP(ls *listenerSnap, rt *routeSnap, r *http.Request,
 		slog.String("remote", r.RemoteAddr),
 		slog.String("peer", peer),
 		slog.String("trace_id", traceIDOf(r.Header.Get("Traceparent"))),
+		slog.String("span_id", spanIDOf(r.Header.Get("Traceparent"))),
 		slog.String("correlation_id", r.Header.Get("X-Correlation-Id")),
 	)
 }

@@ -445,6 +445,7 @@ func (s *Server) logAccess(ls *listenerSnap, rt *routeSnap, ctx *fasthttp.Reques
 		slog.Int("attempts", attempts),
 		slog.String("remote", ctx.RemoteIP().String()),
 		slog.String("trace_id", traceIDOf(string(ctx.Request.Header.Peek("traceparent")))),
+		slog.String("span_id", spanIDOf(string(ctx.Request.Header.Peek("traceparent")))),
 		slog.String("correlation_id", string(ctx.Request.Header.Peek("X-Correlation-Id"))),
 	)
 }
