@@ -101,8 +101,16 @@ func (s *consumer) run(ctx context.Context, ch *amqp.Channel, deliveries <-chan 
 			s.drain(ch)
 		}
 	}()
+	var lagTick <-chan time.Time
+	if s.b.o.LagInterval >= 0 && s.b.o.Metrics != nil {
+		t := time.NewTicker(s.b.o.LagInterval.Or(15 * time.Second))
+		defer t.Stop()
+		lagTick = t.C
+	}
 	for {
 		select {
+		case <-lagTick:
+			s.reportLag(ctx)
 		case <-ctx.Done():
 			return
 		case d, ok := <-deliveries:
@@ -137,6 +145,24 @@ func (s *consumer) run(ctx context.Context, ch *amqp.Channel, deliveries <-chan 
 				return
 			}
 		}
+	}
+}
+
+// reportLag publishes the queue's ready (not yet delivered) message count,
+// read with a passive declare on a short-lived channel so that an error
+// cannot close the consuming channel.
+func (s *consumer) reportLag(ctx context.Context) {
+	c, _, err := s.b.current(ctx)
+	if err != nil {
+		return
+	}
+	ch, err := c.Channel()
+	if err != nil {
+		return
+	}
+	defer ch.Close()
+	if q, err := ch.QueueDeclarePassive(s.queue, false, false, false, false, nil); err == nil {
+		s.b.o.Metrics.SetLag(s.b.o.Name, s.queue, "", -1, int64(q.Messages))
 	}
 }
 

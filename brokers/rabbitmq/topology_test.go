@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wasmesh/wasmesh/brokers"
 	"github.com/wasmesh/wasmesh/brokers/rabbitmq"
 )
@@ -121,4 +123,46 @@ func TestArgumentsFromJSONConfig(t *testing.T) {
 		t.Fatalf("x-max-priority from JSON: %v", err)
 	}
 	_ = b.Close(ctx)
+}
+
+// A subscription reports its queue's ready messages as the lag gauge.
+func TestLagGauge(t *testing.T) {
+	ctx := context.Background()
+	metrics := brokers.NewMetrics("lagtest")
+	b := open(t, rabbitmq.Options{Metrics: metrics, LagInterval: brokers.Duration(50 * time.Millisecond)})
+	defer b.Close(ctx)
+	tp := pair(t, b, url, "classic")
+	msgs := make([]*brokers.Message, 5)
+	for i := range msgs {
+		msgs[i] = brokers.NewMessage(nil)
+	}
+	if err := b.Publish(ctx, tp.Pub, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := b.Subscribe(sctx, tp.Sub, brokers.SubscribeOptions{Prefetch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-ch // one held unacked: 4 remain ready
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v := -1.0
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "lagtest_broker_consumer_lag" {
+				v = mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		if v == 4 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lag gauge %v, want 4", v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
