@@ -337,4 +337,9 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := b.Subscribe(ctx, "no-such-topic", brokers.SubscribeOptions{}); !errors.Is(err, brokers.ErrUnroutable) {
 		t.Fatalf("subscribe to a missing topic: %v", err)
 	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := b.Publish(pctx, "no-such-topic", brokers.NewMessage(nil)); !errors.Is(err, brokers.ErrUnroutable) {
+		t.Fatalf("publish to a missing topic: %v, want ErrUnroutable", err)
+	}
 }

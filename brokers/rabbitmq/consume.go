@@ -29,7 +29,10 @@ func (b *Broker) Subscribe(ctx context.Context, topic string, opts brokers.Subsc
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(b.subsCtx, cancel)
-	s := &consumer{b: b, queue: topic, prefetch: opts.PrefetchOrDefault(b.o.Prefetch), out: make(chan *brokers.Delivery)}
+	prefetch := opts.PrefetchOrDefault(b.o.Prefetch)
+	// out is buffered up to the prefetch (RabbitMQ never sends more unacked
+	// deliveries than that), so converting deliveries overlaps with handling.
+	s := &consumer{b: b, queue: topic, prefetch: prefetch, out: make(chan *brokers.Delivery, prefetch)}
 	s.tag = opts.Consumer
 	if s.tag == "" {
 		s.tag = "wasmesh-" + uuid.NewString()
@@ -83,13 +86,31 @@ func (s *consumer) open(ctx context.Context) (*amqp.Channel, <-chan amqp.Deliver
 
 func (s *consumer) run(ctx context.Context, ch *amqp.Channel, deliveries <-chan amqp.Delivery) {
 	defer func() {
+		// Deliveries still buffered in out were never seen by the consumer:
+		// give them back now rather than after DrainTimeout.
+		for done := false; !done; {
+			select {
+			case d := <-s.out:
+				_ = d.Nack(context.Background(), true)
+			default:
+				done = true
+			}
+		}
 		close(s.out)
 		if ch != nil {
 			s.drain(ch)
 		}
 	}()
+	var lagTick <-chan time.Time
+	if s.b.o.LagInterval >= 0 && s.b.o.Metrics != nil {
+		t := time.NewTicker(s.b.o.LagInterval.Or(15 * time.Second))
+		defer t.Stop()
+		lagTick = t.C
+	}
 	for {
 		select {
+		case <-lagTick:
+			s.reportLag(ctx)
 		case <-ctx.Done():
 			return
 		case d, ok := <-deliveries:
@@ -124,6 +145,24 @@ func (s *consumer) run(ctx context.Context, ch *amqp.Channel, deliveries <-chan 
 				return
 			}
 		}
+	}
+}
+
+// reportLag publishes the queue's ready (not yet delivered) message count,
+// read with a passive declare on a short-lived channel so that an error
+// cannot close the consuming channel.
+func (s *consumer) reportLag(ctx context.Context) {
+	c, _, err := s.b.current(ctx)
+	if err != nil {
+		return
+	}
+	ch, err := c.Channel()
+	if err != nil {
+		return
+	}
+	defer ch.Close()
+	if q, err := ch.QueueDeclarePassive(s.queue, false, false, false, false, nil); err == nil {
+		s.b.o.Metrics.SetLag(s.b.o.Name, s.queue, "", -1, int64(q.Messages))
 	}
 }
 
@@ -184,28 +223,49 @@ func attempt(d amqp.Delivery) int {
 }
 
 func toMessage(d amqp.Delivery) *brokers.Message {
-	h := make(map[string]string, len(d.Headers))
+	// Headers are mapped straight into the message fields (no intermediate
+	// map): this is the consume hot path.
+	m := &brokers.Message{Payload: d.Body, Key: d.RoutingKey, Headers: make(map[string]string, len(d.Headers))}
 	for k, v := range d.Headers {
+		var s string
 		switch x := v.(type) {
 		case string:
-			h[k] = x
+			s = x
 		case []byte:
-			h[k] = string(x)
+			s = string(x)
 		case int64:
-			h[k] = strconv.FormatInt(x, 10)
+			s = strconv.FormatInt(x, 10)
 		case int32:
-			h[k] = strconv.FormatInt(int64(x), 10)
+			s = strconv.FormatInt(int64(x), 10)
 		case bool:
-			h[k] = strconv.FormatBool(x)
+			s = strconv.FormatBool(x)
 		case time.Time:
-			h[k] = x.UTC().Format(time.RFC3339Nano)
+			s = x.UTC().Format(time.RFC3339Nano)
 		default:
 			// Tables and arrays (x-death) are broker bookkeeping, not user
 			// headers; they are not carried over.
+			continue
+		}
+		switch k {
+		case wire.CEID:
+			m.ID = s
+		case wire.CESource:
+			m.Source = s
+		case wire.CEType:
+			m.Type = s
+		case wire.CESubject:
+			m.Subject = s
+		case wire.ContentType:
+			m.DataContentType = s
+		case wire.CETime:
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				m.Time = t
+			}
+		case wire.CESpecVersion, "x-delivery-count":
+		default:
+			m.Headers[k] = s
 		}
 	}
-	m := wire.FromHeaders(h, d.Body)
-	m.Key = d.RoutingKey
 	if m.ID == "" {
 		m.ID = d.MessageId
 	}
@@ -221,6 +281,5 @@ func toMessage(d amqp.Delivery) *brokers.Message {
 	if m.ID == "" {
 		m.ID = uuid.NewString()
 	}
-	delete(m.Headers, "x-delivery-count")
 	return m
 }

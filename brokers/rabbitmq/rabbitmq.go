@@ -50,6 +50,9 @@ type Options struct {
 	// so handlers in flight can still ack (default 5s); what is unacked then
 	// is requeued by RabbitMQ.
 	DrainTimeout brokers.Duration `json:"drainTimeout,omitempty"`
+	// LagInterval is how often a subscription reports its queue's ready
+	// message count as the consumer_lag gauge (default 15s; negative: never).
+	LagInterval brokers.Duration `json:"lagInterval,omitempty"`
 	// ConnectionName is shown by rabbitmqctl list_connections (default "wasmesh-<name>").
 	ConnectionName string `json:"connectionName,omitempty"`
 	// Transient publishes with delivery mode 1 (not persisted to disk).

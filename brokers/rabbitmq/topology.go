@@ -114,10 +114,42 @@ func (t Topology) Validate() error {
 	return nil
 }
 
+// table converts config arguments to an AMQP table. JSON numbers arrive as
+// float64; whole numbers become int64, which is what RabbitMQ expects for
+// x-max-priority, x-expires and the like.
+func table(m map[string]any) amqp.Table {
+	if m == nil {
+		return nil
+	}
+	t := make(amqp.Table, len(m))
+	for k, v := range m {
+		t[k] = tableValue(v)
+	}
+	return t
+}
+
+func tableValue(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if x == float64(int64(x)) {
+			return int64(x)
+		}
+	case map[string]any:
+		return table(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = tableValue(e)
+		}
+		return out
+	}
+	return v
+}
+
 func (q Queue) args() amqp.Table {
-	a := amqp.Table{}
-	for k, v := range q.Arguments {
-		a[k] = v
+	a := table(q.Arguments)
+	if a == nil {
+		a = amqp.Table{}
 	}
 	if q.Type == "quorum" {
 		a["x-queue-type"] = "quorum"
@@ -158,7 +190,7 @@ func declare(c *amqp.Connection, t Topology) error {
 	declared := map[string]bool{"": true}
 	queues := map[string]bool{}
 	for _, e := range t.Exchanges {
-		if err := ch.ExchangeDeclare(e.Name, e.Type, durable(e.Durable), e.AutoDelete, e.Internal, false, amqp.Table(e.Arguments)); err != nil {
+		if err := ch.ExchangeDeclare(e.Name, e.Type, durable(e.Durable), e.AutoDelete, e.Internal, false, table(e.Arguments)); err != nil {
 			return fmt.Errorf("declare exchange %q: %w", e.Name, err)
 		}
 		declared[e.Name] = true
@@ -182,7 +214,7 @@ func declare(c *amqp.Connection, t Topology) error {
 			}
 			queues[b.Queue] = true
 		}
-		if err := ch.QueueBind(b.Queue, b.RoutingKey, b.Exchange, false, amqp.Table(b.Arguments)); err != nil {
+		if err := ch.QueueBind(b.Queue, b.RoutingKey, b.Exchange, false, table(b.Arguments)); err != nil {
 			return fmt.Errorf("bind %s -> %s (%q): %w", b.Exchange, b.Queue, b.RoutingKey, err)
 		}
 	}

@@ -142,12 +142,26 @@ func (b *Broker) subscribeStream(ctx context.Context, topic string, opts brokers
 	}
 	s := &streamSub{
 		b: b, topic: topic, group: group, consumer: consumer, prefetch: opts.PrefetchOrDefault(b.o.Prefetch),
-		out: make(chan *brokers.Delivery), wake: make(chan struct{}, 1), held: map[string]bool{},
+		// out is buffered up to the prefetch so decoding overlaps with handling.
+		out: make(chan *brokers.Delivery, opts.PrefetchOrDefault(b.o.Prefetch)), wake: make(chan struct{}, 1), held: map[string]bool{},
 		claimCursor: "0-0", histCursor: "0-0",
 	}
 	go func() {
 		defer done()
 		defer close(s.out)
+		defer func() {
+			// Deliveries still buffered were never seen by the consumer: they
+			// stay pending in the group (for XAUTOCLAIM by another consumer,
+			// or this consumer name's next subscription).
+			for {
+				select {
+				case d := <-s.out:
+					_ = d.Nack(context.Background(), true)
+				default:
+					return
+				}
+			}
+		}()
 		s.run(ctx)
 	}()
 	return s.out, nil
