@@ -478,37 +478,36 @@ func (k *checker) mesh(c *Config) {
 	}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
-		if !slices.Contains(mtlsModes, l.MTLS) {
-			k.add(fmt.Sprintf("listeners[%s].mtls", key(l.Name, i)), fmt.Sprintf("unknown mtls mode %q", l.MTLS), "strict, permissive or off")
-			continue
+		if mode, ok := k.meshMode(c, fmt.Sprintf("listeners[%s].mtls", key(l.Name, i)), l.MTLS, l.TLS != nil); ok {
+			l.TLS = &ListenerTLS{CertFile: m.CertFile, KeyFile: m.KeyFile, ClientCAFile: m.CAFile, TrustDomain: m.TrustDomain,
+				RequireClientCert: mode == "strict", AcceptPlaintext: mode == "permissive"}
 		}
-		mode := effectiveMTLS(c, l.MTLS)
-		if mode == "off" || l.TLS != nil {
-			continue
-		}
-		if m == nil {
-			k.add(fmt.Sprintf("listeners[%s].mtls", key(l.Name, i)), "mtls needs the mesh identity", "add mesh: {trust_domain, cert_file, key_file, ca_file}")
-			continue
-		}
-		l.TLS = &ListenerTLS{CertFile: m.CertFile, KeyFile: m.KeyFile, ClientCAFile: m.CAFile, TrustDomain: m.TrustDomain,
-			RequireClientCert: mode == "strict", AcceptPlaintext: mode == "permissive"}
 	}
 	for i := range c.Clusters {
 		cl := &c.Clusters[i]
-		if !slices.Contains(mtlsModes, cl.MTLS) {
-			k.add(fmt.Sprintf("clusters[%s].mtls", key(cl.Name, i)), fmt.Sprintf("unknown mtls mode %q", cl.MTLS), "strict, permissive or off")
-			continue
+		if _, ok := k.meshMode(c, fmt.Sprintf("clusters[%s].mtls", key(cl.Name, i)), cl.MTLS, cl.TLS != nil); ok {
+			cl.TLS = &UpstreamTLS{CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile, TrustDomain: m.TrustDomain}
 		}
-		mode := effectiveMTLS(c, cl.MTLS)
-		if mode == "off" || cl.TLS != nil {
-			continue
-		}
-		if m == nil {
-			k.add(fmt.Sprintf("clusters[%s].mtls", key(cl.Name, i)), "mtls needs the mesh identity", "add mesh: {trust_domain, cert_file, key_file, ca_file}")
-			continue
-		}
-		cl.TLS = &UpstreamTLS{CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile, TrustDomain: m.TrustDomain}
 	}
+}
+
+// meshMode checks a listener's or cluster's own mtls and says whether the
+// mesh identity must be applied to it (mode strict or permissive, and no
+// tls block of its own), with the mode in force.
+func (k *checker) meshMode(c *Config, field, override string, ownTLS bool) (string, bool) {
+	if !slices.Contains(mtlsModes, override) {
+		k.add(field, fmt.Sprintf("unknown mtls mode %q", override), "strict, permissive or off")
+		return "", false
+	}
+	mode := effectiveMTLS(c, override)
+	if mode == "off" || ownTLS {
+		return mode, false
+	}
+	if c.Mesh == nil {
+		k.add(field, "mtls needs the mesh identity", "add mesh: {trust_domain, cert_file, key_file, ca_file}")
+		return mode, false
+	}
+	return mode, true
 }
 
 func (k *checker) admin(c *Config) {
