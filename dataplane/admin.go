@@ -248,8 +248,8 @@ func (s *Server) adminRoutes(w http.ResponseWriter, _ *http.Request) {
 					if r.retry != nil {
 						rs.Retry = r.retry.attempts
 					}
-					if r.chain != nil {
-						for _, f := range r.chain.filters {
+					if ls.chain != nil {
+						for _, f := range ls.chain.filters {
 							rs.Filters = append(rs.Filters, f.name)
 						}
 					}

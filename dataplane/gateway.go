@@ -195,7 +195,7 @@ func (m *messaging) run(ctx context.Context, s *Server, sub conf.Subscription, b
 		// request to the app.
 		propagator.Inject(ctx, fastCarrier{&req.Header})
 		req.Header.Set("X-Meshd-Subscription", sub.Name)
-		req.Header.Set("X-Meshd-Delivery-Attempt", itoa(d.Attempt))
+		req.Header.Set("X-Meshd-Delivery-Attempt", strconv.Itoa(d.Attempt))
 		req.SetBodyRaw(body)
 		deadline, ok := ctx.Deadline()
 		if !ok {

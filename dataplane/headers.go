@@ -76,7 +76,7 @@ func (h *fastReqHeaders) Pairs(dst [][2]string) [][2]string {
 		if string(k) == "Host" {
 			return
 		}
-		dst = append(dst, [2]string{lowerASCII(string(k)), string(v)})
+		dst = append(dst, [2]string{strings.ToLower(string(k)), string(v)})
 	})
 	return dst
 }
@@ -123,7 +123,7 @@ func (h *fastRespHeaders) Remove(k string) {
 func (h *fastRespHeaders) Pairs(dst [][2]string) [][2]string {
 	dst = append(dst, [2]string{":status", strconv.Itoa(h.resp.StatusCode())})
 	h.resp.Header.VisitAll(func(k, v []byte) {
-		dst = append(dst, [2]string{lowerASCII(string(k)), string(v)})
+		dst = append(dst, [2]string{strings.ToLower(string(k)), string(v)})
 	})
 	return dst
 }

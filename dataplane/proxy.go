@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -284,7 +285,7 @@ type h1Call struct {
 func (c *h1Call) send(h *upstream.Host, deadline time.Time, perTry time.Duration, attempt int) (int, int, error) {
 	ctx := c.ctx
 	if attempt > 1 {
-		ctx.Request.Header.Set(hdrAttempts, itoa(attempt))
+		ctx.Request.Header.Set(hdrAttempts, strconv.Itoa(attempt))
 	}
 	ctx.Response.Reset()
 	if perTry > 0 {
@@ -476,13 +477,6 @@ func newRequestID(dst []byte) []byte {
 		dst = append(dst, hexDigits[c>>4], hexDigits[c&0xf])
 	}
 	return dst
-}
-
-func itoa(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return string(rune('0'+n/10)) + string(rune('0'+n%10))
 }
 
 func appendIP(dst []byte, ip net.IP) []byte {

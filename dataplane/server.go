@@ -194,7 +194,7 @@ func (s *Server) applyLocked(base *conf.Config, version string) error {
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	snap := &snapshot{version: version, cfg: cfg, loadedAt: time.Now(), listeners: map[string]*listenerSnap{}, clusters: clusters, authz: engine}
+	snap := &snapshot{version: version, cfg: cfg, loadedAt: time.Now(), listeners: map[string]*listenerSnap{}, clusters: clusters}
 	plugins := map[string]*pluginEntry{}
 	committed := false
 	defer func() {

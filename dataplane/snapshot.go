@@ -22,7 +22,6 @@ type snapshot struct {
 	loadedAt  time.Time
 	listeners map[string]*listenerSnap
 	clusters  map[string]*upstream.Cluster
-	authz     *authz.Engine
 }
 
 type listenerSnap struct {
@@ -71,7 +70,6 @@ type routeSnap struct {
 
 	counters [6]prometheus.Counter
 	duration prometheus.Observer
-	chain    *filterChain
 	// authorize is true when an authorization policy selects the route.
 	authorize bool
 }
@@ -194,7 +192,6 @@ func (s *Server) compileListener(cfg *conf.Config, l *conf.Listener, clusters ma
 			if err != nil {
 				return nil, err
 			}
-			rs.chain = chain
 			rs.authorize = ls.authz.Selects(rs.name)
 			vs.routes = append(vs.routes, rs)
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -248,18 +249,8 @@ func (w wasmCalls) HTTPCall(ctx context.Context, cluster string, headers [][2]st
 	}
 	var out [][2]string
 	resp.Header.VisitAll(func(k, v []byte) {
-		out = append(out, [2]string{lowerASCII(string(k)), string(v)})
+		out = append(out, [2]string{strings.ToLower(string(k)), string(v)})
 	})
 	b := append([]byte(nil), resp.Body()...)
 	return resp.StatusCode(), out, b, nil
-}
-
-func lowerASCII(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -86,24 +85,10 @@ func (c *cli) eventsCmd() *cobra.Command {
 				stream = args[0]
 			}
 			q := url.Values{"from": {from}, "filter": {filter}}
-			req, _ := http.NewRequest(http.MethodGet, "http://"+c.admin+"/events/streams/"+url.PathEscape(stream)+"?"+q.Encode(), nil)
-			req.Header.Set("Accept", "text/event-stream")
-			resp, err := (&http.Client{}).Do(req)
-			if err != nil {
-				return fmt.Errorf("cannot reach meshd admin API at %s: %w", c.admin, err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				b, _ := io.ReadAll(resp.Body)
-				return fmt.Errorf("tail refused: %s: %s", resp.Status, strings.TrimSpace(string(b)))
-			}
-			sc := bufio.NewScanner(resp.Body)
-			sc.Buffer(make([]byte, 1<<20), 16<<20)
 			n := 0
-			for sc.Scan() {
-				line := sc.Text()
+			return c.streamLines("/events/streams/"+url.PathEscape(stream)+"?"+q.Encode(), "text/event-stream", "tail", func(line string) bool {
 				if !strings.HasPrefix(line, "data: ") || line == "data: {}" {
-					continue
+					return true
 				}
 				payload := strings.TrimPrefix(line, "data: ")
 				if c.output == "json" {
@@ -114,11 +99,9 @@ func (c *cli) eventsCmd() *cobra.Command {
 					d, _ := json.Marshal(e["data"])
 					fmt.Fprintf(c.out, "%v\t%v@%v\t%v\t%s\n", e["position"], e["stream"], e["version"], e["type"], d)
 				}
-				if n++; count > 0 && n >= count {
-					return nil
-				}
-			}
-			return sc.Err()
+				n++
+				return count == 0 || n < count
+			})
 		},
 	}
 	tail.Flags().StringVar(&from, "from", "0", "global position to start after")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -69,34 +68,21 @@ func (c *cli) subCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := url.Values{"broker": {args[0]}, "topic": {args[1]}, "group": {group}, "from": {from}}
-			resp, err := (&http.Client{}).Get("http://" + c.admin + "/messaging/tail?" + q.Encode())
-			if err != nil {
-				return fmt.Errorf("cannot reach meshd admin API at %s: %w", c.admin, err)
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				msg, _ := io.ReadAll(resp.Body)
-				return fmt.Errorf("subscribe refused: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
-			}
-			sc := bufio.NewScanner(resp.Body)
-			sc.Buffer(make([]byte, 1<<20), 16<<20)
 			n := 0
-			for sc.Scan() {
+			return c.streamLines("/messaging/tail?"+q.Encode(), "", "subscribe", func(line string) bool {
 				if c.output == "json" {
-					fmt.Fprintln(c.out, sc.Text())
+					fmt.Fprintln(c.out, line)
 				} else {
 					var m struct {
 						ID, Type, Payload string
 						Attempt           int
 					}
-					_ = json.Unmarshal(sc.Bytes(), &m)
+					_ = json.Unmarshal([]byte(line), &m)
 					fmt.Fprintf(c.out, "%s\t%s\t%s\n", m.ID, m.Type, m.Payload)
 				}
-				if n++; count > 0 && n >= count {
-					return nil
-				}
-			}
-			return sc.Err()
+				n++
+				return count == 0 || n < count
+			})
 		},
 	}
 	cmd.Flags().StringVar(&group, "group", "", "consumer group (default: a new one)")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -59,6 +60,35 @@ func (c *cli) get(path string, v any) error {
 		return fmt.Errorf("%s: %s: %s", path, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return json.Unmarshal(body, v)
+}
+
+// streamLines reads a streaming admin endpoint (NDJSON or server-sent
+// events) line by line until each returns false or the stream ends.
+func (c *cli) streamLines(path, accept, what string, each func(line string) bool) error {
+	req, err := http.NewRequest(http.MethodGet, "http://"+c.admin+path, nil)
+	if err != nil {
+		return err
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := (&http.Client{}).Do(req) // no timeout: the stream is long-lived
+	if err != nil {
+		return fmt.Errorf("cannot reach meshd admin API at %s: %w", c.admin, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s refused: %s: %s", what, resp.Status, strings.TrimSpace(string(b)))
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		if !each(sc.Text()) {
+			return nil
+		}
+	}
+	return sc.Err()
 }
 
 // emit prints v as JSON or YAML when asked, else calls table.
