@@ -16,10 +16,10 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/wasmesh/wasmesh/dataplane/internal/route"
-	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 	"github.com/wasmesh/wasmesh/dataplane/internal/tlsutil"
 	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
 	"github.com/wasmesh/wasmesh/dataplane/wasm"
+	"github.com/wasmesh/wasmesh/internal/telemetry"
 	"go.opentelemetry.io/otel/propagation"
 )
 
@@ -83,15 +83,13 @@ func (s *Server) handleHTTP(l *listener, w http.ResponseWriter, r *http.Request)
 			rw.filters = nil
 			rw.localFromFilter(lr)
 			s.recordFilterDenial(auditEventHTTP(r, ls, rt, reqID, peer), lr.Status, name)
-			rt.counters[stats.Class(rw.status)].Inc()
-			rt.duration.Observe(time.Since(start).Seconds())
+			s.recordH2(rt, rw, grpc, start)
 			s.logAccessHTTP(ls, rt, r, rw, start, reqID, peer, nil, 0)
 			return
 		}
 	}
 	if rt.authorize && !s.authorizeHTTP(rw, r, ls, rt, rw.filters, reqID, peer) {
-		rt.counters[stats.Class(rw.status)].Inc()
-		rt.duration.Observe(time.Since(start).Seconds())
+		s.recordH2(rt, rw, grpc, start)
 		s.logAccessHTTP(ls, rt, r, rw, start, reqID, peer, nil, 0)
 		return
 	}
@@ -112,9 +110,54 @@ func (s *Server) handleHTTP(l *listener, w http.ResponseWriter, r *http.Request)
 	default:
 		host, attempts = s.forwardHTTP(rw, r, ls, rt, start, grpc, reqID, peer, tt)
 	}
-	rt.counters[stats.Class(rw.status)].Inc()
-	rt.duration.Observe(time.Since(start).Seconds())
+	s.recordH2(rt, rw, grpc, start)
 	s.logAccessHTTP(ls, rt, r, rw, start, reqID, peer, host, attempts)
+}
+
+// recordH2 observes a finished request on the route's histograms: the
+// HTTP view always, and for gRPC the status the client was sent, whose
+// server faults are errors even under HTTP 200.
+func (s *Server) recordH2(rt *routeSnap, rw *respWriter, grpc bool, start time.Time) {
+	d := time.Since(start).Seconds()
+	if !grpc {
+		rt.http.Observe(rw.status, false, d)
+		return
+	}
+	code := grpcStatusSent(rw)
+	rt.http.Observe(rw.status, telemetry.GRPCOutcome(code) == telemetry.Error, d)
+	rt.rpc.Observe(code, d)
+}
+
+// grpcStatusSent is the grpc-status a gRPC client was sent: in the headers
+// of a trailers-only answer, else in the trailers; a response with neither
+// maps its HTTP status the way gRPC clients do (an HTTP 200 without a
+// status is UNKNOWN).
+func grpcStatusSent(rw *respWriter) int {
+	h := rw.Header()
+	v := h.Get("Grpc-Status")
+	if v == "" {
+		if vs := h[http.TrailerPrefix+"Grpc-Status"]; len(vs) > 0 {
+			v = vs[len(vs)-1]
+		}
+	}
+	if v != "" {
+		if c, err := strconv.Atoi(v); err == nil {
+			return c
+		}
+		return grpcUnknown
+	}
+	if rw.status == http.StatusOK {
+		return grpcUnknown
+	}
+	return grpcFromHTTP(rw.status)
+}
+
+// grpcStatusText is the grpc-status for the access log, empty for HTTP.
+func grpcStatusText(rw *respWriter) string {
+	if !rw.grpc {
+		return ""
+	}
+	return strconv.Itoa(grpcStatusSent(rw))
 }
 
 func (s *Server) streamInfoHTTP(r *http.Request, ls *listenerSnap, rt *routeSnap, reqID, peer string) wasm.StreamInfo {
@@ -634,7 +677,7 @@ func (s *Server) logAccessHTTP(ls *listenerSnap, rt *routeSnap, r *http.Request,
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", rw.status),
-		slog.String("grpc_status", rw.Header().Get("Grpc-Status")),
+		slog.String("grpc_status", grpcStatusText(rw)),
 		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 		slog.String("upstream", upstreamAddr),
 		slog.Int("attempts", attempts),

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 	"github.com/wasmesh/wasmesh/dataplane/internal/tlsutil"
 	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
 	"github.com/wasmesh/wasmesh/dataplane/lb"
@@ -148,8 +147,7 @@ func (s *Server) finish(ls *listenerSnap, rt *routeSnap, ctx *fasthttp.RequestCt
 	for _, h := range rt.respAdd {
 		ctx.Response.Header.SetBytesKV(h.key, h.val)
 	}
-	rt.counters[stats.Class(ctx.Response.StatusCode())].Inc()
-	rt.duration.Observe(time.Since(start).Seconds())
+	rt.http.Observe(ctx.Response.StatusCode(), false, time.Since(start).Seconds())
 	s.logAccess(ls, rt, ctx, start, reqID, host, attempts)
 }
 

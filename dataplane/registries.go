@@ -48,7 +48,7 @@ type selfEntry struct {
 }
 
 func newRegistries(s *Server) *registries {
-	m := multi.NewMetrics()
+	m := multi.NewMetrics("meshd")
 	s.stats.Registry.MustRegister(m)
 	return &registries{s: s, metrics: m, regs: map[string]*regEntry{}, watches: map[string]*watchEntry{}, discovered: map[string][]conf.Endpoint{}}
 }

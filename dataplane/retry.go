@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
 )
 
@@ -93,7 +92,7 @@ func (s *Server) call(rt *routeSnap, cl *upstream.Cluster, c upstreamCall, hash 
 		r.status, r.grpc, r.err = c.send(h, tryDeadline, perTry, r.attempts)
 		h.End()
 		cl.TryDone(waiting)
-		cl.M.Duration.Observe(time.Since(t0).Seconds())
+		tryTime := time.Since(t0).Seconds()
 
 		outcome := upstream.OutcomeOK
 		connectFail := false
@@ -101,7 +100,7 @@ func (s *Server) call(rt *routeSnap, cl *upstream.Cluster, c upstreamCall, hash 
 		switch {
 		case r.err != nil:
 			outcome = upstream.OutcomeGatewayError
-			cl.M.Requests[5].Inc()
+			cl.M.Duration.Observe(0, true, tryTime)
 			switch {
 			case upstream.IsConnectFailure(r.err):
 				connectFail = true
@@ -123,9 +122,9 @@ func (s *Server) call(rt *routeSnap, cl *upstream.Cluster, c upstreamCall, hash 
 			if r.status == 502 || r.status == 503 || r.status == 504 || r.grpc == grpcUnavailable {
 				outcome = upstream.OutcomeGatewayError
 			}
-			cl.M.Requests[5].Inc()
+			cl.M.Duration.Observe(r.status, true, tryTime)
 		default:
-			cl.M.Requests[stats.Class(r.status)].Inc()
+			cl.M.Duration.Observe(r.status, false, tryTime)
 		}
 		cl.Record(h, outcome)
 

@@ -105,8 +105,8 @@ func New(opts Options) *Server {
 	s.trace.failed = prometheus.NewCounter(prometheus.CounterOpts{Name: "meshd_tracing_spans_failed_total", Help: "Spans that could not be exported (collector down); they are dropped, never queued without bound."})
 	s.stats.Registry.MustRegister(s.trace.exported, s.trace.failed)
 	// Certificate expiry, read from the files in force at each scrape.
-	s.stats.Registry.MustRegister(identity.ExpiryCollector(s.certList))
-	s.audit.metrics = audit.NewMetrics()
+	s.stats.Registry.MustRegister(identity.ExpiryCollector("meshd", s.certList))
+	s.audit.metrics = audit.NewMetrics("meshd")
 	s.stats.Registry.MustRegister(s.audit.metrics)
 	return s
 }

@@ -68,8 +68,10 @@ type routeSnap struct {
 	respAdd       []header
 	respRemove    [][]byte
 
-	counters [6]prometheus.Counter
-	duration prometheus.Observer
+	// http and rpc are the route's duration histograms (gRPC calls are
+	// in both: the HTTP view and the gRPC status view).
+	http *stats.ClassHistogram
+	rpc  *stats.RPCHistogram
 	// authorize is true when an authorization policy selects the route.
 	authorize bool
 }
@@ -214,8 +216,8 @@ func (s *Server) compileRoute(l *conf.Listener, name string, r *conf.Route, clus
 		prefixRewrite: r.PrefixRewrite, hasRewrite: r.PrefixRewrite != "",
 		reqAdd: headersOf(r.RequestHeadersToAdd), reqRemove: bytesOf(r.RequestHeadersToRemove),
 		respAdd: headersOf(r.ResponseHeadersToAdd), respRemove: bytesOf(r.ResponseHeadersToRemove),
-		counters: stats.ClassCounters(s.stats.RouteRequests, l.Name, name),
-		duration: s.stats.RouteDuration.WithLabelValues(l.Name, name),
+		http: stats.NewClassHistogram(s.stats.ServerDuration, l.Name, name),
+		rpc:  stats.NewRPCHistogram(s.stats.RPCDuration, l.Name, name),
 	}
 	if r.HostRewrite != "" {
 		rs.hostRewrite = []byte(r.HostRewrite)

@@ -5,11 +5,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/wasmesh/wasmesh/conf"
 	"github.com/wasmesh/wasmesh/dataplane"
 	_ "github.com/wasmesh/wasmesh/discovery/static"
+	"github.com/wasmesh/wasmesh/internal/telemetry"
 )
 
 // docRow is one metric row of a table in metrics.md.
@@ -62,7 +65,7 @@ func readDoc(t *testing.T) map[string]docRow {
 }
 
 // documented finds the row for a family name: exact, or a wildcard row
-// (go_*, wasmesh_wasm_guest_<name>).
+// (go_*, meshd_wasm_guest_<name>).
 func documented(rows map[string]docRow, name string) (docRow, bool) {
 	if r, ok := rows[name]; ok {
 		return r, true
@@ -172,11 +175,12 @@ clusters:
 
 	// The scrape must reach every part this test configured, or the
 	// check below proves less than it says.
-	for _, want := range []string{"meshd_route_requests_total", "meshd_cluster_upstream_requests_total", "meshd_broker_published_total", "wasmesh_discovery_instances"} {
+	for _, want := range []string{"meshd_http_server_request_duration_seconds", "meshd_http_client_request_duration_seconds", "meshd_broker_published_total", "meshd_discovery_instances"} {
 		if fams[want] == nil || len(fams[want].GetMetric()) == 0 {
 			t.Errorf("/metrics has no %s series; the test's traffic did not reach that part", want)
 		}
 	}
+	checkConventions(t, fams)
 	for name, mf := range fams {
 		r, ok := documented(rows, name)
 		if !ok {
@@ -194,6 +198,51 @@ clusters:
 		}
 		checkLabels(t, r, mf)
 	}
+}
+
+// checkConventions holds meshd's scrape to the rules of metrics.md's
+// Conventions section: one prefix, and every duration histogram with an
+// outcome label of two values and the shared buckets.
+func checkConventions(t *testing.T, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	histograms := 0
+	for name, mf := range fams {
+		if !strings.HasPrefix(name, "meshd_") && !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") && !strings.HasPrefix(name, "promhttp_") {
+			t.Errorf("meshd serves %s: every family meshd serves starts with meshd_ (rule 1)", name)
+		}
+		if mf.GetType() != dto.MetricType_HISTOGRAM || !strings.HasSuffix(name, "_duration_seconds") {
+			continue
+		}
+		histograms++
+		for _, m := range mf.GetMetric() {
+			switch o := label(m, telemetry.LabelOutcome); o {
+			case telemetry.Success, telemetry.Error:
+			default:
+				t.Errorf("%s: series with outcome=%q, want %q or %q (rule 4)", name, o, telemetry.Success, telemetry.Error)
+			}
+			var bounds []float64
+			for _, b := range m.GetHistogram().GetBucket() {
+				if !math.IsInf(b.GetUpperBound(), 1) {
+					bounds = append(bounds, b.GetUpperBound())
+				}
+			}
+			if !slices.Equal(bounds, telemetry.LatencyBuckets) {
+				t.Errorf("%s: buckets %v, want telemetry.LatencyBuckets (rule 5)", name, bounds)
+			}
+		}
+	}
+	if histograms < 2 {
+		t.Errorf("only %d duration histograms on /metrics; the traffic should reach the HTTP server and client ones at least", histograms)
+	}
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, lp := range m.GetLabel() {
+		if lp.GetName() == name {
+			return lp.GetValue()
+		}
+	}
+	return ""
 }
 
 // checkLabels checks every label a served series carries is named in the
@@ -230,7 +279,7 @@ func docLine(t *testing.T, n int) string {
 
 // namespaced are prefixes the code builds from a namespace and subsystem
 // (prometheus Opts or a helper), so the source holds only the tail.
-var namespaced = []string{"meshd_broker_", "wasmesh_discovery_", "wasmesh_eventlog_"}
+var namespaced = []string{"meshd_broker_", "meshd_discovery_", "meshd_audit_", "meshd_certificate_", "wasmesh_eventlog_"}
 
 // TestMetricsDocNamesExistInCode checks the other direction for parts a
 // meshd scrape does not reach (SDK, event log, identity, xDS): every name
@@ -255,7 +304,7 @@ func TestMetricsDocNamesExistInCode(t *testing.T) {
 		found := strings.Contains(code, name)
 		for _, p := range namespaced {
 			if !found && strings.HasPrefix(name, p) {
-				found = strings.Contains(code, `"`+strings.TrimPrefix(name, p)+`"`)
+				found = strings.Contains(code, strings.TrimPrefix(name, p)+`"`)
 			}
 		}
 		if !found {

@@ -129,26 +129,29 @@ func DescribePEM(name string, data []byte, now time.Time, warnBefore time.Durati
 
 // ExpiryCollector exports, for every certificate list returns:
 //
-//	meshd_certificate_expiry_timestamp_seconds{name,role,spiffe_id}  NotAfter as a Unix time
-//	meshd_certificate_expiring{name,role,spiffe_id}                  1 inside the warning window or expired, else 0
+//	<namespace>_certificate_expiry_timestamp_seconds{name,role,spiffe_id}  NotAfter as a Unix time
+//	<namespace>_certificate_expiring{name,role,spiffe_id}                  1 inside the warning window or expired, else 0
 //
-// Alert on meshd_certificate_expiring == 1, or on
+// namespace is the process's metric prefix ("meshd" inside meshd). Alert
+// on meshd_certificate_expiring == 1, or on
 // meshd_certificate_expiry_timestamp_seconds - time() < N. list is called
 // at every scrape, so it reports the certificates in force after rotations.
-func ExpiryCollector(list func() []CertInfo) prometheus.Collector {
-	return expiryCollector{list}
+func ExpiryCollector(namespace string, list func() []CertInfo) prometheus.Collector {
+	labels := []string{"name", "role", "spiffe_id"}
+	return expiryCollector{list: list,
+		expiry:   prometheus.NewDesc(namespace+"_certificate_expiry_timestamp_seconds", "When the certificate expires (Unix time).", labels, nil),
+		expiring: prometheus.NewDesc(namespace+"_certificate_expiring", "1 when the certificate is inside its warning window or expired.", labels, nil),
+	}
 }
 
-var (
-	expiryDesc   = prometheus.NewDesc("meshd_certificate_expiry_timestamp_seconds", "When the certificate expires (Unix time).", []string{"name", "role", "spiffe_id"}, nil)
-	expiringDesc = prometheus.NewDesc("meshd_certificate_expiring", "1 when the certificate is inside its warning window or expired.", []string{"name", "role", "spiffe_id"}, nil)
-)
-
-type expiryCollector struct{ list func() []CertInfo }
+type expiryCollector struct {
+	list             func() []CertInfo
+	expiry, expiring *prometheus.Desc
+}
 
 func (e expiryCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- expiryDesc
-	ch <- expiringDesc
+	ch <- e.expiry
+	ch <- e.expiring
 }
 
 func (e expiryCollector) Collect(ch chan<- prometheus.Metric) {
@@ -159,11 +162,11 @@ func (e expiryCollector) Collect(ch chan<- prometheus.Metric) {
 			continue // a chain's second CA under the same name: keep the first
 		}
 		seen[k] = true
-		ch <- prometheus.MustNewConstMetric(expiryDesc, prometheus.GaugeValue, float64(c.NotAfter.Unix()), k[:]...)
+		ch <- prometheus.MustNewConstMetric(e.expiry, prometheus.GaugeValue, float64(c.NotAfter.Unix()), k[:]...)
 		v := 0.0
 		if c.Status == StatusExpiring || c.Status == StatusExpired {
 			v = 1
 		}
-		ch <- prometheus.MustNewConstMetric(expiringDesc, prometheus.GaugeValue, v, k[:]...)
+		ch <- prometheus.MustNewConstMetric(e.expiring, prometheus.GaugeValue, v, k[:]...)
 	}
 }

@@ -227,7 +227,7 @@ func TestDescribeAndExpiryMetric(t *testing.T) {
 	}
 
 	list := []CertInfo{Describe("listener/ingress", "server", long.Cert, now, 0), Describe("cluster/api", "client", short.Cert, now.Add(50*time.Minute), 0)}
-	col := ExpiryCollector(func() []CertInfo { return list })
+	col := ExpiryCollector("meshd", func() []CertInfo { return list })
 	want := fmt.Sprintf(`
 # HELP meshd_certificate_expiring 1 when the certificate is inside its warning window or expired.
 # TYPE meshd_certificate_expiring gauge

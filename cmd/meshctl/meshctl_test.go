@@ -103,7 +103,7 @@ clusters:
 		{[]string{"routes"}, []string{"LISTENER", "ingress", "prefix=/", "cluster api", "1s"}},
 		{[]string{"clusters"}, []string{"CLUSTER", "api", "round_robin"}},
 		{[]string{"endpoints", "api"}, []string{up.Addr().String(), "healthy", "100.0%", "config"}},
-		{[]string{"stats", "--filter", "route_requests"}, []string{"meshd_route_requests_total", "code_class=2xx", "route=ingress-0"}},
+		{[]string{"stats", "--filter", "http_server_request"}, []string{"meshd_http_server_request_duration_seconds", "code_class=2xx", "outcome=success", "route=ingress-0"}},
 		{[]string{"config"}, []string{"version: abc123", "clusters:"}},
 		{[]string{"clusters", "-o", "json"}, []string{`"name": "api"`}},
 		{[]string{"routes", "-o", "yaml"}, []string{"listener: ingress"}},

@@ -22,10 +22,8 @@ import (
 // Metric families meshctl top reads from /metrics. They are defined in
 // dataplane/internal/stats; docs/metrics.md describes them.
 const (
-	mRouteRequests   = "meshd_route_requests_total"
-	mRouteDuration   = "meshd_route_request_duration_seconds"
-	mClusterRequests = "meshd_cluster_upstream_requests_total"
-	mClusterDuration = "meshd_cluster_upstream_request_duration_seconds"
+	mRouteDuration   = "meshd_http_server_request_duration_seconds"
+	mClusterDuration = "meshd_http_client_request_duration_seconds"
 	mClusterOverflow = "meshd_cluster_upstream_overflow_total"
 )
 
@@ -46,7 +44,7 @@ type topFrame struct {
 type topTraffic struct {
 	Requests          float64 `json:"requests"`
 	RequestsPerSecond float64 `json:"requests_per_second"`
-	ErrorRate         float64 `json:"error_rate"` // share of 5xx in [0,1]
+	ErrorRate         float64 `json:"error_rate"` // share with outcome="error" (5xx, no response, gRPC server fault) in [0,1]
 	P50Seconds        float64 `json:"p50_seconds"`
 	P99Seconds        float64 `json:"p99_seconds"`
 }
@@ -215,85 +213,101 @@ func counterDelta(prev, cur float64) float64 {
 	return cur - prev
 }
 
-// classCounts sums a counter family with a code_class label by key over the
-// interval: total and 5xx.
-func classCounts(prev, cur *topSample, family string, keyLabels ...string) (total, errs map[string]float64) {
-	total, errs = map[string]float64{}, map[string]float64{}
-	before := map[string]float64{}
-	if mf := prev.families[family]; mf != nil {
-		for _, m := range mf.GetMetric() {
-			before[seriesKey(m, append(keyLabels, "code_class")...)] = m.GetCounter().GetValue()
-		}
-	}
-	if mf := cur.families[family]; mf != nil {
-		for _, m := range mf.GetMetric() {
-			full := seriesKey(m, append(keyLabels, "code_class")...)
-			d := counterDelta(before[full], m.GetCounter().GetValue())
-			k := seriesKey(m, keyLabels...)
-			total[k] += d
-			if label(m, "code_class") == "5xx" {
-				errs[k] += d
-			}
-		}
-	}
-	return total, errs
-}
-
 // bucketDelta is one histogram bucket's count within the interval.
 type bucketDelta struct {
 	upper float64
 	count float64 // cumulative
 }
 
+// histDelta is one key's share of a histogram family over the interval:
+// cumulative bucket counts, observations, and those with outcome="error".
+type histDelta struct {
+	buckets     []bucketDelta
+	total, errs float64
+}
+
 // histogramDeltas returns, by key, the interval's cumulative bucket counts
 // (cur minus prev per bucket), so percentiles describe the interval, not
-// the life of the process.
-func histogramDeltas(prev, cur *topSample, family string, keyLabels ...string) map[string][]bucketDelta {
+// the life of the process, with the observation and error counts. Series
+// that differ in other labels (code_class, outcome) are summed into their
+// key, each diffed against its own previous value first.
+func histogramDeltas(prev, cur *topSample, family string, keyLabels ...string) map[string]*histDelta {
 	before := map[string]*dto.Histogram{}
 	if mf := prev.families[family]; mf != nil {
 		for _, m := range mf.GetMetric() {
-			before[seriesKey(m, keyLabels...)] = m.GetHistogram()
+			before[allLabels(m)] = m.GetHistogram()
 		}
 	}
-	out := map[string][]bucketDelta{}
+	out := map[string]*histDelta{}
 	mf := cur.families[family]
 	if mf == nil {
 		return out
 	}
 	for _, m := range mf.GetMetric() {
-		k := seriesKey(m, keyLabels...)
 		h := m.GetHistogram()
+		p := before[allLabels(m)]
+		reset := p != nil && p.GetSampleCount() > h.GetSampleCount()
 		old := map[float64]float64{}
-		reset := false
-		if p := before[k]; p != nil {
-			if p.GetSampleCount() > h.GetSampleCount() {
-				reset = true
-			}
+		if p != nil && !reset {
 			for _, b := range p.GetBucket() {
 				old[b.GetUpperBound()] = float64(b.GetCumulativeCount())
 			}
 		}
 		var bs []bucketDelta
 		for _, b := range h.GetBucket() {
-			c := float64(b.GetCumulativeCount())
-			if !reset {
-				c -= old[b.GetUpperBound()]
-			}
-			bs = append(bs, bucketDelta{upper: b.GetUpperBound(), count: max(c, 0)})
+			bs = append(bs, bucketDelta{upper: b.GetUpperBound(), count: max(float64(b.GetCumulativeCount())-old[b.GetUpperBound()], 0)})
 		}
-		sort.Slice(bs, func(i, j int) bool { return bs[i].upper < bs[j].upper })
+		n := float64(h.GetSampleCount())
+		if p != nil && !reset {
+			n -= float64(p.GetSampleCount())
+		}
+		n = max(n, 0)
 		// The text format may omit +Inf from the bucket list; the sample
 		// count is its cumulative count.
 		if len(bs) == 0 || !math.IsInf(bs[len(bs)-1].upper, 1) {
-			n := float64(h.GetSampleCount())
-			if p := before[k]; p != nil && !reset {
-				n -= float64(p.GetSampleCount())
-			}
-			bs = append(bs, bucketDelta{upper: math.Inf(1), count: max(n, 0)})
+			bs = append(bs, bucketDelta{upper: math.Inf(1), count: n})
 		}
-		out[k] = bs
+		sort.Slice(bs, func(i, j int) bool { return bs[i].upper < bs[j].upper })
+		k := seriesKey(m, keyLabels...)
+		d := out[k]
+		if d == nil {
+			d = &histDelta{}
+			out[k] = d
+		}
+		d.total += n
+		if label(m, "outcome") == "error" {
+			d.errs += n
+		}
+		d.buckets = addBuckets(d.buckets, bs)
 	}
 	return out
+}
+
+// allLabels identifies one series by every label pair, in the order the
+// parser gives (sorted by name).
+func allLabels(m *dto.Metric) string {
+	var b strings.Builder
+	for _, lp := range m.GetLabel() {
+		b.WriteString(lp.GetName())
+		b.WriteByte(0)
+		b.WriteString(lp.GetValue())
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// addBuckets sums two cumulative bucket lists with the same bounds (one
+// family has one set of buckets); an empty list takes the other as is.
+func addBuckets(sum, bs []bucketDelta) []bucketDelta {
+	if len(sum) == 0 {
+		return append([]bucketDelta(nil), bs...)
+	}
+	for i := range sum {
+		if i < len(bs) && bs[i].upper == sum[i].upper {
+			sum[i].count += bs[i].count
+		}
+	}
+	return sum
 }
 
 // bucketQuantile estimates quantile q from cumulative buckets by linear
@@ -325,8 +339,12 @@ func bucketQuantile(q float64, bs []bucketDelta) float64 {
 	return prevBound
 }
 
-func traffic(total, errs float64, bs []bucketDelta, dt float64) topTraffic {
-	t := topTraffic{Requests: total, P50Seconds: bucketQuantile(.5, bs), P99Seconds: bucketQuantile(.99, bs)}
+func traffic(d *histDelta, dt float64) topTraffic {
+	if d == nil {
+		return topTraffic{}
+	}
+	total, errs := d.total, d.errs
+	t := topTraffic{Requests: total, P50Seconds: bucketQuantile(.5, d.buckets), P99Seconds: bucketQuantile(.99, d.buckets)}
 	if dt > 0 {
 		t.RequestsPerSecond = total / dt
 	}
@@ -344,11 +362,10 @@ func buildFrame(prev, cur *topSample) topFrame {
 	f := topFrame{At: cur.at.UTC(), IntervalSeconds: dt, Version: cur.info.Version, ConfigVersion: cur.info.ConfigVersion, State: cur.info.State,
 		Routes: []topRoute{}, Clusters: []topCluster{}}
 
-	rTotal, rErrs := classCounts(prev, cur, mRouteRequests, "listener", "route")
 	rHist := histogramDeltas(prev, cur, mRouteDuration, "listener", "route")
 	for _, r := range cur.routes.Routes {
 		k := r.Listener + "\x00" + r.Name
-		f.Routes = append(f.Routes, topRoute{Listener: r.Listener, Route: r.Name, topTraffic: traffic(rTotal[k], rErrs[k], rHist[k], dt)})
+		f.Routes = append(f.Routes, topRoute{Listener: r.Listener, Route: r.Name, topTraffic: traffic(rHist[k], dt)})
 	}
 	sort.SliceStable(f.Routes, func(i, j int) bool {
 		if f.Routes[i].Listener != f.Routes[j].Listener {
@@ -357,7 +374,6 @@ func buildFrame(prev, cur *topSample) topFrame {
 		return f.Routes[i].Route < f.Routes[j].Route
 	})
 
-	cTotal, cErrs := classCounts(prev, cur, mClusterRequests, "cluster")
 	cHist := histogramDeltas(prev, cur, mClusterDuration, "cluster")
 	overflow := map[string]map[string]float64{}
 	before := map[string]float64{}
@@ -379,7 +395,7 @@ func buildFrame(prev, cur *topSample) topFrame {
 		}
 	}
 	for _, cl := range cur.clusters.Clusters {
-		tc := topCluster{Name: cl.Name, topTraffic: traffic(cTotal[cl.Name], cErrs[cl.Name], cHist[cl.Name], dt),
+		tc := topCluster{Name: cl.Name, topTraffic: traffic(cHist[cl.Name], dt),
 			Endpoints: len(cl.Endpoints), ActiveRequests: cl.ActiveRequests, BreakersOpen: []string{}}
 		for _, e := range cl.Endpoints {
 			if e.Healthy && !e.Ejected {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -270,38 +271,40 @@ func TestHistogramDeltas(t *testing.T) {
 		}
 		return &topSample{families: fams}
 	}
-	const h = "# TYPE meshd_cluster_upstream_request_duration_seconds histogram\n"
-	prev := parse(h + `meshd_cluster_upstream_request_duration_seconds_bucket{cluster="a",le="0.01"} 0
-meshd_cluster_upstream_request_duration_seconds_bucket{cluster="a",le="1"} 100
-meshd_cluster_upstream_request_duration_seconds_bucket{cluster="a",le="+Inf"} 100
-meshd_cluster_upstream_request_duration_seconds_sum{cluster="a"} 50
-meshd_cluster_upstream_request_duration_seconds_count{cluster="a"} 100
-`)
-	cur := parse(h + `meshd_cluster_upstream_request_duration_seconds_bucket{cluster="a",le="0.01"} 10
-meshd_cluster_upstream_request_duration_seconds_bucket{cluster="a",le="1"} 110
-meshd_cluster_upstream_request_duration_seconds_bucket{cluster="a",le="+Inf"} 110
-meshd_cluster_upstream_request_duration_seconds_sum{cluster="a"} 50.05
-meshd_cluster_upstream_request_duration_seconds_count{cluster="a"} 110
-meshd_cluster_upstream_request_duration_seconds_bucket{cluster="new",le="0.01"} 0
-meshd_cluster_upstream_request_duration_seconds_bucket{cluster="new",le="1"} 2
-meshd_cluster_upstream_request_duration_seconds_bucket{cluster="new",le="+Inf"} 2
-meshd_cluster_upstream_request_duration_seconds_sum{cluster="new"} 1
-meshd_cluster_upstream_request_duration_seconds_count{cluster="new"} 2
-`)
+	const h = "# TYPE meshd_http_client_request_duration_seconds histogram\n"
+	const ok, bad = `code_class="2xx",outcome="success"`, `code_class="5xx",outcome="error"`
+	series := func(cluster, labels string, b01, b1, sum float64) string {
+		l := `cluster="` + cluster + `",` + labels
+		return fmt.Sprintf("meshd_http_client_request_duration_seconds_bucket{%s,le=\"0.01\"} %g\n", l, b01) +
+			fmt.Sprintf("meshd_http_client_request_duration_seconds_bucket{%s,le=\"1\"} %g\n", l, b1) +
+			fmt.Sprintf("meshd_http_client_request_duration_seconds_bucket{%s,le=\"+Inf\"} %g\n", l, b1) +
+			fmt.Sprintf("meshd_http_client_request_duration_seconds_sum{%s} %g\n", l, sum) +
+			fmt.Sprintf("meshd_http_client_request_duration_seconds_count{%s} %g\n", l, b1)
+	}
+	prev := parse(h + series("a", ok, 0, 100, 50) + series("a", bad, 0, 4, 2))
+	cur := parse(h + series("a", ok, 10, 110, 50.05) + series("a", bad, 0, 4, 2) + series("a", `code_class="0xx",outcome="error"`, 0, 2, 1) +
+		series("new", ok, 0, 2, 1))
 	d := histogramDeltas(prev, cur, mClusterDuration, "cluster")
-	if got := bucketQuantile(.99, d["a"]); got > .01 {
-		t.Errorf("a: p99 %g over the interval, want <= 0.01 (all 10 new requests were fast)", got)
+	if got := bucketQuantile(.99, d["a"].buckets); got <= .01 {
+		t.Errorf("a: p99 %g over the interval, want > 0.01 (the 2 new failed tries were slow)", got)
 	}
-	if got := d["a"][len(d["a"])-1].count; got != 10 {
-		t.Errorf("a: %g requests in the interval, want 10", got)
+	if got := bucketQuantile(.5, d["a"].buckets); got > .01 {
+		t.Errorf("a: p50 %g over the interval, want <= 0.01 (10 of 12 new tries were fast)", got)
 	}
-	if got := bucketQuantile(.5, d["new"]); got <= .01 || got > 1 {
+	if d["a"].total != 12 || d["a"].errs != 2 {
+		t.Errorf("a: %g tries, %g errors in the interval, want 12 and 2 (series summed, each diffed against itself)", d["a"].total, d["a"].errs)
+	}
+	if got := d["a"].buckets[len(d["a"].buckets)-1].count; got != 12 {
+		t.Errorf("a: +Inf bucket %g, want 12", got)
+	}
+	if got := bucketQuantile(.5, d["new"].buckets); got <= .01 || got > 1 {
 		t.Errorf("new: p50 %g, want in (0.01, 1] (a series absent from the first poll counts from zero)", got)
 	}
-	// A restart (counts went down) takes the second poll as the interval.
+	// A series whose count went down (restart) takes the second poll as
+	// its interval; a series that did not move adds nothing.
 	d = histogramDeltas(cur, prev, mClusterDuration, "cluster")
-	if got := d["a"][len(d["a"])-1].count; got != 100 {
-		t.Errorf("after a reset: %g requests, want 100", got)
+	if d["a"].total != 100 || d["a"].errs != 0 {
+		t.Errorf("after a reset: %g tries, %g errors, want 100 and 0", d["a"].total, d["a"].errs)
 	}
 }
 

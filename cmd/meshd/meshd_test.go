@@ -157,7 +157,7 @@ func TestMeshdProcess(t *testing.T) {
 	resp, _ = http.Get("http://" + admin + "/metrics")
 	m, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`meshd_config_reloads_total{result="failure"}`, `meshd_config_last_reload_failed 0`, `meshd_route_requests_total{code_class="2xx"`} {
+	for _, want := range []string{`meshd_config_reloads_total{result="failure"}`, `meshd_config_last_reload_failed 0`, `meshd_http_server_request_duration_seconds_count{code_class="2xx"`} {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}

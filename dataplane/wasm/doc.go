@@ -19,5 +19,5 @@
 // A guest that traps, runs past its deadline or exhausts its memory fails only
 // the callback it was in: the stream gets Continue (fail open) or a 503 local
 // response (fail closed), the VM is replaced, and the failure is counted in
-// wasmesh_wasm_vm_failures_total. See RATIONALE.md for the design choices.
+// meshd_wasm_vm_failures_total. See RATIONALE.md for the design choices.
 package wasm

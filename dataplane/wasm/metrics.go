@@ -109,7 +109,7 @@ func (g *guestMetric) record(v int64) {
 // Prometheus name.
 func promName(s string) string {
 	var b strings.Builder
-	b.WriteString("wasmesh_wasm_guest_")
+	b.WriteString("meshd_wasm_guest_")
 	for _, c := range s {
 		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' {
 			b.WriteRune(c)
@@ -135,12 +135,12 @@ func (r *Runtime) MetricValue(name string) (int64, bool) {
 // WritePrometheus writes the host's and the guests' metrics in Prometheus
 // text format, for the admin /metrics endpoint:
 //
-//	wasmesh_wasm_calls_total{plugin}            calls into guests
-//	wasmesh_wasm_vm_failures_total{plugin,reason} trap|deadline|memory|exit
-//	wasmesh_wasm_vm_replacements_total{plugin}  VMs rebuilt after a failure
-//	wasmesh_wasm_vms{plugin}                    live VMs
-//	wasmesh_wasm_http_calls_total{plugin}       proxy_http_call dispatched
-//	wasmesh_wasm_guest_<name>                   every proxy_define_metric
+//	meshd_wasm_calls_total{plugin}            calls into guests
+//	meshd_wasm_vm_failures_total{plugin,reason} trap|deadline|memory|exit
+//	meshd_wasm_vm_replacements_total{plugin}  VMs rebuilt after a failure
+//	meshd_wasm_vms{plugin}                    live VMs
+//	meshd_wasm_http_calls_total{plugin}       proxy_http_call dispatched
+//	meshd_wasm_guest_<name>                   every proxy_define_metric
 func (r *Runtime) WritePrometheus(w io.Writer) error {
 	m := r.metrics
 	m.mu.RLock()
@@ -158,16 +158,16 @@ func (r *Runtime) WritePrometheus(w io.Writer) error {
 			fmt.Fprintf(&b, "%s{plugin=%q} %d\n", name, p, val(m.host(p)))
 		}
 	}
-	hc("wasmesh_wasm_calls_total", "Calls into guest VMs.", "counter", func(h *hostCounters) int64 { return h.calls.Load() })
-	fmt.Fprintf(&b, "# HELP wasmesh_wasm_vm_failures_total Guest VMs that trapped, ran past the deadline, ran out of memory or exited.\n# TYPE wasmesh_wasm_vm_failures_total counter\n")
+	hc("meshd_wasm_calls_total", "Calls into guest VMs.", "counter", func(h *hostCounters) int64 { return h.calls.Load() })
+	fmt.Fprintf(&b, "# HELP meshd_wasm_vm_failures_total Guest VMs that trapped, ran past the deadline, ran out of memory or exited.\n# TYPE meshd_wasm_vm_failures_total counter\n")
 	for _, p := range plugins {
 		for i, reason := range failReasons {
-			fmt.Fprintf(&b, "wasmesh_wasm_vm_failures_total{plugin=%q,reason=%q} %d\n", p, reason, m.host(p).failures[i].Load())
+			fmt.Fprintf(&b, "meshd_wasm_vm_failures_total{plugin=%q,reason=%q} %d\n", p, reason, m.host(p).failures[i].Load())
 		}
 	}
-	hc("wasmesh_wasm_vm_replacements_total", "VMs rebuilt after a failure.", "counter", func(h *hostCounters) int64 { return h.replaced.Load() })
-	hc("wasmesh_wasm_vms", "Live VMs.", "gauge", func(h *hostCounters) int64 { return h.vms.Load() })
-	hc("wasmesh_wasm_http_calls_total", "proxy_http_call requests dispatched.", "counter", func(h *hostCounters) int64 { return h.httpCalls.Load() })
+	hc("meshd_wasm_vm_replacements_total", "VMs rebuilt after a failure.", "counter", func(h *hostCounters) int64 { return h.replaced.Load() })
+	hc("meshd_wasm_vms", "Live VMs.", "gauge", func(h *hostCounters) int64 { return h.vms.Load() })
+	hc("meshd_wasm_http_calls_total", "proxy_http_call requests dispatched.", "counter", func(h *hostCounters) int64 { return h.httpCalls.Load() })
 	sort.Slice(guests, func(i, j int) bool { return guests[i].name < guests[j].name })
 	for _, g := range guests {
 		n := promName(g.name)

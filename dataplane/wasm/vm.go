@@ -17,7 +17,7 @@ import (
 	"github.com/wasmesh/wasmesh/dataplane/wasm/internal/shared"
 )
 
-// failure reasons, the label values of wasmesh_wasm_vm_failures_total.
+// failure reasons, the label values of meshd_wasm_vm_failures_total.
 const (
 	reasonTrap = iota
 	reasonDeadline

@@ -236,7 +236,7 @@ func TestGuestFailureIsolated(t *testing.T) {
 			if err := r.WritePrometheus(&buf); err != nil {
 				t.Fatal(err)
 			}
-			want := `wasmesh_wasm_vm_failures_total{plugin="fail-` + name + `",reason="` + tt.reason + `"} 1`
+			want := `meshd_wasm_vm_failures_total{plugin="fail-` + name + `",reason="` + tt.reason + `"} 1`
 			if !strings.Contains(buf.String(), want) {
 				t.Fatalf("metrics lack %s:\n%s", want, buf.String())
 			}

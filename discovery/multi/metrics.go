@@ -13,27 +13,29 @@ type Metrics struct {
 	updates   *prometheus.CounterVec
 }
 
-// NewMetrics creates the collectors, unregistered.
-func NewMetrics() *Metrics {
+// NewMetrics creates the collectors, unregistered, named
+// <namespace>_discovery_*: "wasmesh" in a user's process, "meshd" inside
+// meshd, so one process's families share one prefix.
+func NewMetrics(namespace string) *Metrics {
 	return &Metrics{
 		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "wasmesh", Subsystem: "discovery", Name: "backend_up",
-			Help: "1 while the discovery backend answers, 0 while it fails.",
-		}, []string{"backend"}),
+			Namespace: namespace, Subsystem: "discovery", Name: "registry_up",
+			Help: "1 while the registry answers, 0 while it fails.",
+		}, []string{"registry"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "wasmesh", Subsystem: "discovery", Name: "backend_failures_total",
-			Help: "Times the discovery backend went from answering to failing.",
-		}, []string{"backend"}),
+			Namespace: namespace, Subsystem: "discovery", Name: "registry_failures_total",
+			Help: "Times the registry went from answering to failing.",
+		}, []string{"registry"}),
 		instances: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "wasmesh", Subsystem: "discovery", Name: "instances",
-			Help: "Instances a backend contributes to a watched service (stale ones included while kept).",
-		}, []string{"backend", "service"}),
+			Namespace: namespace, Subsystem: "discovery", Name: "instances",
+			Help: "Instances a registry contributes to a watched service (stale ones included while kept).",
+		}, []string{"registry", "service"}),
 		stale: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "wasmesh", Subsystem: "discovery", Name: "stale",
-			Help: "1 while a watched service serves the last known instances of a failing backend.",
-		}, []string{"backend", "service"}),
+			Namespace: namespace, Subsystem: "discovery", Name: "stale",
+			Help: "1 while a watched service serves the last known instances of a failing registry.",
+		}, []string{"registry", "service"}),
 		updates: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "wasmesh", Subsystem: "discovery", Name: "updates_total",
+			Namespace: namespace, Subsystem: "discovery", Name: "updates_total",
 			Help: "Merged instance sets delivered to watchers of a service.",
 		}, []string{"service"}),
 	}

@@ -20,7 +20,7 @@ func init() { discovery.RegisterBackend(builder{}) }
 
 // DefaultMetrics receives the metrics of registries built without
 // WithMetrics (those built from config). Register it once.
-var DefaultMetrics = NewMetrics()
+var DefaultMetrics = NewMetrics("wasmesh")
 
 // Member is one backend of a multi registry.
 type Member struct {

@@ -54,7 +54,7 @@ func TestConformance(t *testing.T) {
 			r, err := New([]Member{
 				{Name: "etcd", Registry: openEtcd(t, srv, prefix)},
 				{Name: "static", Registry: openStatic(t)},
-			}, WithMetrics(NewMetrics()))
+			}, WithMetrics(NewMetrics("wasmesh")))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -79,7 +79,7 @@ func TestDeduplicatesByAddress(t *testing.T) {
 	b := openStatic(t,
 		static.InstanceConfig{Service: "api", ID: "pod-x", Address: "10.0.0.2", Port: 80},
 		static.InstanceConfig{Service: "api", ID: "pod-y", Address: "10.0.0.3", Port: 80})
-	r, err := New([]Member{{Name: "consul", Registry: a}, {Name: "k8s", Registry: b}}, WithMetrics(NewMetrics()))
+	r, err := New([]Member{{Name: "consul", Registry: a}, {Name: "k8s", Registry: b}}, WithMetrics(NewMetrics("wasmesh")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestFailingBackendIsolated(t *testing.T) {
 	if err := owner.Register(ctx, discovery.Instance{Service: "api", ID: "e1", Address: "10.0.1.1", Port: 80}); err != nil {
 		t.Fatal(err)
 	}
-	m := NewMetrics()
+	m := NewMetrics("wasmesh")
 	r, err := New([]Member{
 		{Name: "etcd", Registry: openEtcd(t, srv, prefix)},
 		{Name: "static", Registry: openStatic(t, static.InstanceConfig{Service: "api", ID: "s1", Address: "10.0.2.1", Port: 80})},
@@ -177,13 +177,13 @@ func TestFailingBackendIsolated(t *testing.T) {
 		t.Fatalf("Status = %+v, want etcd failing and static fine", st)
 	}
 	if v := testutil.ToFloat64(m.up.WithLabelValues("etcd")); v != 0 {
-		t.Fatalf("backend_up{etcd} = %v, want 0", v)
+		t.Fatalf("registry_up{etcd} = %v, want 0", v)
 	}
 	if v := testutil.ToFloat64(m.failures.WithLabelValues("etcd")); v < 1 {
-		t.Fatalf("backend_failures_total{etcd} = %v, want >= 1", v)
+		t.Fatalf("registry_failures_total{etcd} = %v, want >= 1", v)
 	}
 	if v := testutil.ToFloat64(m.up.WithLabelValues("static")); v != 1 {
-		t.Fatalf("backend_up{static} = %v, want 1", v)
+		t.Fatalf("registry_up{static} = %v, want 1", v)
 	}
 	time.Sleep(1600 * time.Millisecond) // past KeepStaleFor: Resolve no longer serves e1
 	if got, err := r.Resolve(ctx, "api", discovery.Filter{}); err != nil || !slices.Equal(ids(got), []string{"s1"}) {
@@ -198,7 +198,7 @@ func TestFailingBackendIsolated(t *testing.T) {
 		t.Fatalf("Health after restart = %v", err)
 	}
 	if v := testutil.ToFloat64(m.up.WithLabelValues("etcd")); v != 1 {
-		t.Fatalf("backend_up{etcd} = %v after recovery, want 1", v)
+		t.Fatalf("registry_up{etcd} = %v after recovery, want 1", v)
 	}
 	if n, err := testutil.GatherAndCount(reg, "wasmesh_discovery_instances"); err != nil || n != 2 {
 		t.Fatalf("wasmesh_discovery_instances series = %d, %v; want 2", n, err)
@@ -206,7 +206,7 @@ func TestFailingBackendIsolated(t *testing.T) {
 }
 
 func TestRegisterGoesToBackendsThatAcceptIt(t *testing.T) {
-	r, err := New([]Member{{Name: "a", Registry: openStatic(t)}, {Name: "b", Registry: openStatic(t)}}, WithMetrics(NewMetrics()))
+	r, err := New([]Member{{Name: "a", Registry: openStatic(t)}, {Name: "b", Registry: openStatic(t)}}, WithMetrics(NewMetrics("wasmesh")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestRegisterGoesToBackendsThatAcceptIt(t *testing.T) {
 
 func TestBorrowedMembersStayOpen(t *testing.T) {
 	shared := openStatic(t, static.InstanceConfig{Service: "api", ID: "a", Address: "10.0.0.1", Port: 80})
-	r, err := New([]Member{{Name: "s", Registry: shared}}, WithBorrowedMembers(), WithMetrics(NewMetrics()))
+	r, err := New([]Member{{Name: "s", Registry: shared}}, WithBorrowedMembers(), WithMetrics(NewMetrics("wasmesh")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestBorrowedMembersStayOpen(t *testing.T) {
 		t.Fatalf("borrowed member closed by multi: %v", err)
 	}
 	owned := openStatic(t)
-	r, err = New([]Member{{Name: "s", Registry: owned}}, WithMetrics(NewMetrics()))
+	r, err = New([]Member{{Name: "s", Registry: owned}}, WithMetrics(NewMetrics("wasmesh")))
 	if err != nil {
 		t.Fatal(err)
 	}

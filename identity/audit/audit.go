@@ -152,7 +152,7 @@ func New(cfg Config) (*Auditor, error) {
 		cfg.PublishTimeout = defaultPublishTimeout
 	}
 	if cfg.Metrics == nil {
-		cfg.Metrics = NewMetrics()
+		cfg.Metrics = NewMetrics("wasmesh")
 	}
 	a := &Auditor{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, stop: make(chan struct{}), done: make(chan struct{})}
 	if cfg.Publisher != nil {
@@ -307,25 +307,26 @@ type Metrics struct {
 	reasons map[string]bool
 }
 
-// NewMetrics makes the counters:
+// NewMetrics makes the counters, prefixed with the process's namespace
+// ("meshd" inside meshd, "wasmesh" by default):
 //
-//	meshd_audit_denied_requests_total{kind,reason}
-//	meshd_audit_events_published_total
-//	meshd_audit_events_dropped_total
-//	meshd_audit_publish_errors_total
-func NewMetrics() *Metrics {
+//	<namespace>_audit_denied_requests_total{kind,reason}
+//	<namespace>_audit_events_published_total
+//	<namespace>_audit_events_dropped_total
+//	<namespace>_audit_publish_errors_total
+func NewMetrics(namespace string) *Metrics {
 	return &Metrics{
 		deniedVec: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "meshd_audit_denied_requests_total", Help: "Requests denied, by kind (authentication, authorization, rate_limit) and reason.",
+			Namespace: namespace, Name: "audit_denied_requests_total", Help: "Requests denied, by kind (authentication, authorization, rate_limit) and reason.",
 		}, []string{"kind", "reason"}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "meshd_audit_events_dropped_total", Help: "Audit events not published because the queue was full or the auditor closed (they were logged).",
+			Namespace: namespace, Name: "audit_events_dropped_total", Help: "Audit events not published because the queue was full or the auditor closed (they were logged).",
 		}),
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "meshd_audit_publish_errors_total", Help: "Audit events whose publish to the broker failed (they were logged).",
+			Namespace: namespace, Name: "audit_publish_errors_total", Help: "Audit events whose publish to the broker failed (they were logged).",
 		}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "meshd_audit_events_published_total", Help: "Audit events published to the broker.",
+			Namespace: namespace, Name: "audit_events_published_total", Help: "Audit events published to the broker.",
 		}),
 		reasons: map[string]bool{},
 	}

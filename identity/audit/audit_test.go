@@ -224,7 +224,7 @@ func TestConfigAndCardinality(t *testing.T) {
 		a.Record(t.Context(), Event{Kind: KindAuthentication, Reason: "made-up-" + string(rune('A'+i))})
 	}
 	a.Close(t.Context())
-	if n := testutil.CollectAndCount(a.Metrics(), "meshd_audit_denied_requests_total"); n != maxReasonLabels+1 {
+	if n := testutil.CollectAndCount(a.Metrics(), "wasmesh_audit_denied_requests_total"); n != maxReasonLabels+1 {
 		t.Errorf("%d reason series, want %d plus other", n, maxReasonLabels)
 	}
 	if got := testutil.ToFloat64(a.Metrics().deniedVec.WithLabelValues(KindAuthentication, reasonOther)); got != 100-maxReasonLabels {

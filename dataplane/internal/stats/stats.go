@@ -4,12 +4,14 @@
 package stats
 
 import (
+	"strconv"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-)
 
-// Latency buckets in seconds, from 0.25 ms to 30 s.
-var latencyBuckets = []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+	"github.com/wasmesh/wasmesh/internal/telemetry"
+)
 
 // Stats holds every metric family the data plane writes.
 type Stats struct {
@@ -19,10 +21,9 @@ type Stats struct {
 	ListenerRequests   *prometheus.CounterVec
 	TLSHandshakeErrors *prometheus.CounterVec
 
-	RouteRequests *prometheus.CounterVec
-	RouteDuration *prometheus.HistogramVec
+	ServerDuration *prometheus.HistogramVec
+	RPCDuration    *prometheus.HistogramVec
 
-	UpstreamRequests  *prometheus.CounterVec
 	UpstreamDuration  *prometheus.HistogramVec
 	UpstreamRetries   *prometheus.CounterVec
 	UpstreamOverflow  *prometheus.CounterVec
@@ -55,17 +56,16 @@ func New() *Stats {
 		return v
 	}
 	hv := func(name, help string, labels ...string) *prometheus.HistogramVec {
-		v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: latencyBuckets}, labels)
+		v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: telemetry.LatencyBuckets}, labels)
 		r.MustRegister(v)
 		return v
 	}
 	s.ListenerConns = gv("meshd_listener_active_connections", "Downstream connections open on a listener.", "listener")
 	s.ListenerRequests = cv("meshd_listener_requests_total", "Requests received by a listener, any outcome.", "listener")
 	s.TLSHandshakeErrors = cv("meshd_listener_tls_handshake_errors_total", "TLS handshakes that failed on a listener (bad or missing client certificate included).", "listener")
-	s.RouteRequests = cv("meshd_route_requests_total", "Requests answered per route, by status class.", "listener", "route", "code_class")
-	s.RouteDuration = hv("meshd_route_request_duration_seconds", "Total time from request received to response written, per route.", "listener", "route")
-	s.UpstreamRequests = cv("meshd_cluster_upstream_requests_total", "Upstream tries per cluster, by status class (reset and timeout included as 5xx).", "cluster", "code_class")
-	s.UpstreamDuration = hv("meshd_cluster_upstream_request_duration_seconds", "Time of one upstream try, per cluster.", "cluster")
+	s.ServerDuration = hv("meshd_http_server_request_duration_seconds", "Request received to response written, per route, by status class and outcome (OTel http.server.request.duration).", "listener", "route", "code_class", telemetry.LabelOutcome)
+	s.RPCDuration = hv("meshd_rpc_server_duration_seconds", "gRPC calls through a route, request received to status sent, by gRPC status code (OTel rpc.server.duration).", "listener", "route", "rpc_grpc_status_code", telemetry.LabelOutcome)
+	s.UpstreamDuration = hv("meshd_http_client_request_duration_seconds", "One upstream try per cluster, by status class and outcome; a try without a response is 5xx (OTel http.client.request.duration).", "cluster", "code_class", telemetry.LabelOutcome)
 	s.UpstreamRetries = cv("meshd_cluster_upstream_retries_total", "Retries sent per cluster.", "cluster")
 	s.UpstreamOverflow = cv("meshd_cluster_upstream_overflow_total", "Requests refused by a circuit breaker or the retry budget, per limit.", "cluster", "limit")
 	s.UpstreamTimeouts = cv("meshd_cluster_upstream_timeouts_total", "Timeouts per cluster and kind (per_try, total).", "cluster", "kind")
@@ -84,20 +84,85 @@ func New() *Stats {
 // Classes are status classes in label form, indexed by status/100.
 var Classes = [6]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
 
-// ClassCounters resolves one counter per status class, for the hot path.
-func ClassCounters(v *prometheus.CounterVec, labels ...string) [6]prometheus.Counter {
-	var out [6]prometheus.Counter
-	for i, c := range Classes {
-		out[i] = v.WithLabelValues(append(append([]string(nil), labels...), c)...)
-	}
-	return out
-}
-
-// Class maps a status to its index in Classes.
+// Class maps a status to its index in Classes; no response, or a status
+// out of range, is a server fault and counts as 5xx.
 func Class(status int) int {
 	c := status / 100
 	if c < 1 || c > 5 {
 		return 5
 	}
 	return c
+}
+
+// lazyObs resolves one histogram child the first time it is used, so a
+// route or cluster shows only the status classes it has served rather
+// than a zero series for each.
+type lazyObs struct {
+	once sync.Once
+	o    prometheus.Observer
+}
+
+// get returns the child, resolving it with labels() on first use; labels
+// is only called then, so the hot path allocates nothing.
+func (l *lazyObs) get(vec *prometheus.HistogramVec, labels func() []string) prometheus.Observer {
+	l.once.Do(func() { l.o = vec.WithLabelValues(labels()...) })
+	return l.o
+}
+
+// ClassHistogram is a duration histogram labelled by status class and
+// outcome, with its fixed labels resolved once (at snapshot build) and
+// each child on first use: the hot path costs an atomic load and the
+// observation.
+type ClassHistogram struct {
+	vec    *prometheus.HistogramVec
+	labels []string
+	obs    [6][2]lazyObs
+}
+
+// NewClassHistogram binds vec's leading labels; vec's last two labels must
+// be code_class and outcome.
+func NewClassHistogram(vec *prometheus.HistogramVec, labels ...string) *ClassHistogram {
+	return &ClassHistogram{vec: vec, labels: labels}
+}
+
+// Observe records one request of the given status (0: no response) that
+// took seconds; failed marks an error outcome beyond the status (a gRPC
+// server fault carried under HTTP 200), and a 5xx is always an error.
+func (h *ClassHistogram) Observe(status int, failed bool, seconds float64) {
+	c := Class(status)
+	o := 0
+	if failed || c == 5 {
+		o = 1
+	}
+	h.obs[c][o].get(h.vec, func() []string {
+		out := telemetry.Success
+		if o == 1 {
+			out = telemetry.Error
+		}
+		return append(append(make([]string, 0, len(h.labels)+2), h.labels...), Classes[c], out)
+	}).Observe(seconds)
+}
+
+// RPCHistogram is a duration histogram labelled by gRPC status code (0 to
+// 16; anything else counts as UNKNOWN) and the outcome that code implies.
+type RPCHistogram struct {
+	vec    *prometheus.HistogramVec
+	labels []string
+	obs    [17]lazyObs
+}
+
+// NewRPCHistogram binds vec's leading labels; vec's last two labels must be
+// rpc_grpc_status_code and outcome.
+func NewRPCHistogram(vec *prometheus.HistogramVec, labels ...string) *RPCHistogram {
+	return &RPCHistogram{vec: vec, labels: labels}
+}
+
+// Observe records one call that ended with the gRPC status code.
+func (h *RPCHistogram) Observe(code int, seconds float64) {
+	if code < 0 || code > 16 {
+		code = 2
+	}
+	h.obs[code].get(h.vec, func() []string {
+		return append(append(make([]string, 0, len(h.labels)+2), h.labels...), strconv.Itoa(code), telemetry.GRPCOutcome(code))
+	}).Observe(seconds)
 }

@@ -56,8 +56,7 @@ type Cluster struct {
 
 // Metrics are the cluster's counters, resolved once.
 type Metrics struct {
-	Requests     [6]prometheus.Counter
-	Duration     prometheus.Observer
+	Duration     *stats.ClassHistogram
 	Retries      prometheus.Counter
 	Overflow     map[string]prometheus.Counter
 	TimeoutTry   prometheus.Counter
@@ -73,8 +72,7 @@ type Metrics struct {
 
 func newMetrics(s *stats.Stats, name string) Metrics {
 	m := Metrics{
-		Requests:     stats.ClassCounters(s.UpstreamRequests, name),
-		Duration:     s.UpstreamDuration.WithLabelValues(name),
+		Duration:     stats.NewClassHistogram(s.UpstreamDuration, name),
 		Retries:      s.UpstreamRetries.WithLabelValues(name),
 		Overflow:     map[string]prometheus.Counter{},
 		TimeoutTry:   s.UpstreamTimeouts.WithLabelValues(name, "per_try"),
