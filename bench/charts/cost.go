@@ -57,13 +57,14 @@ func parseCosts(t table) (costTable, error) {
 type costMetric struct {
 	suffix, title, unit string
 	val                 func(cost) float64
+	count               bool // whole numbers: allocations
 }
 
 var (
-	timeMetric   = costMetric{"time", "time per call", "µs", func(c cost) float64 { return c.ns / 1e3 }}
-	cpuMetric    = costMetric{"cpu", "CPU time per request", "µs of CPU", func(c cost) float64 { return c.cpuNs / 1e3 }}
-	bytesMetric  = costMetric{"bytes", "memory allocated per call", "KB", func(c cost) float64 { return c.bytes / 1e3 }}
-	allocsMetric = costMetric{"allocs", "allocations per call", "allocations", func(c cost) float64 { return c.allocs }}
+	timeMetric   = costMetric{"time", "time per call", "µs", func(c cost) float64 { return c.ns / 1e3 }, false}
+	cpuMetric    = costMetric{"cpu", "CPU time per request", "µs of CPU", func(c cost) float64 { return c.cpuNs / 1e3 }, false}
+	bytesMetric  = costMetric{"bytes", "memory allocated per call", "KB", func(c cost) float64 { return c.bytes / 1e3 }, false}
+	allocsMetric = costMetric{"allocs", "allocations per call", "allocations", func(c cost) float64 { return c.allocs }, true}
 )
 
 // has reports whether any row of the tables has a value for m.
@@ -86,7 +87,7 @@ func comparisonFigure(file, title string, m costMetric, tables []costTable) figu
 	for _, t := range tables {
 		width = max(width, len(t.rows))
 	}
-	f := figure{file: file, title: title + ": " + m.title, unit: m.unit, baseline: true}
+	f := figure{file: file, title: title + ": " + m.title, unit: m.unit, baseline: true, count: m.count}
 	for i := range width {
 		name := "baseline"
 		if i > 0 {

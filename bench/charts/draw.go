@@ -27,6 +27,8 @@ type figure struct {
 	// baseline draws the first series in grey: it is what the others are
 	// measured against.
 	baseline bool
+	// count labels the bars as whole numbers (allocations).
+	count bool
 }
 
 // series is one bar per group. A NaN value is no bar (not measured); low and
@@ -94,7 +96,7 @@ func drawFigure(f figure, dir string) error {
 				top = max(top, hi)
 			}
 			labels.XYs = append(labels.XYs, plotter.XY{X: float64(gi), Y: top})
-			labels.Labels = append(labels.Labels, format(v))
+			labels.Labels = append(labels.Labels, format(v, f.count))
 		}
 		bars, err := plotter.NewBarChart(vals, w)
 		if err != nil {
@@ -177,11 +179,14 @@ func at(v []float64, i int) float64 {
 }
 
 // format prints a bar's value short enough to sit above it: 158042 is
-// "158k", 27365 "27.4k", 628.7 "629", 83.6 "83.6", 10 "10", 1.1 "1.10".
-func format(v float64) string {
+// "158k", 27365 "27.4k", 628.7 "629", 83.6 "83.6", 1.1 "1.10"; a count
+// below 100 keeps no decimals (4 allocations, not 4.00).
+func format(v float64, count bool) string {
 	a := math.Abs(v)
 	var s string
 	switch {
+	case count && a < 1e4:
+		s = strconv.FormatFloat(v, 'f', 0, 64)
 	case a >= 1e6:
 		s = strconv.FormatFloat(v/1e6, 'f', 1, 64) + "M"
 	case a >= 1e5:
@@ -190,8 +195,6 @@ func format(v float64) string {
 		s = strconv.FormatFloat(v/1e3, 'f', 1, 64) + "k"
 	case a >= 100:
 		s = strconv.FormatFloat(v, 'f', 0, 64)
-	case a >= 10 && v == math.Trunc(v):
-		s = strconv.FormatFloat(v, 'f', 0, 64) // a count: 10 allocations, not 10.0
 	case a >= 10:
 		s = strconv.FormatFloat(v, 'f', 1, 64)
 	default:

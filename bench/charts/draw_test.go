@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/plot/vg/vgimg"
@@ -66,8 +67,13 @@ func TestRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := run("testdata", out, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+	var list strings.Builder
+	if err := run("testdata", out, &list, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(list.String()), "\n")
+	if len(lines) != 13 || lines[0] != "http.md http-throughput.png" || lines[12] != "grpc-client.md grpc-client-allocs.png" {
+		t.Errorf("listed %q, want 13 charts from http.md's first to grpc-client.md's last", lines)
 	}
 	entries, err := os.ReadDir(out)
 	if err != nil {
@@ -98,7 +104,7 @@ func TestRunSkipsMissingAndReportsBrokenFiles(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(results, "filters.md"), []byte("# Filters\n\nno table yet\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := run(results, out, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	err := run(results, out, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil {
 		t.Fatal("a results file without its table was not reported")
 	}

@@ -56,10 +56,10 @@ func parseFilters(path string) (filterCosts, error) {
 // beside it, for every cost the table has.
 func filterFigures(fc filterCosts) []figure {
 	metrics := []costMetric{
-		{"cpu", "CPU time per request", "µs of CPU", cpuMetric.val},
-		{"latency", "wall time per request", "µs", timeMetric.val},
-		{"alloc-bytes", "memory allocated per request", "KB", bytesMetric.val},
-		{"allocs", "allocations per request", "allocations", allocsMetric.val},
+		{"cpu", "CPU time per request", "µs of CPU", cpuMetric.val, false},
+		{"latency", "wall time per request", "µs", timeMetric.val, false},
+		{"alloc-bytes", "memory allocated per request", "KB", bytesMetric.val, false},
+		{"allocs", "allocations per request", "allocations", allocsMetric.val, true},
 	}
 	all := costTable{rows: append([]cost{fc.baseline}, fc.chains...)}
 	var figs []figure
@@ -68,7 +68,7 @@ func filterFigures(fc filterCosts) []figure {
 			continue
 		}
 		f := figure{file: "filters-" + m.suffix + ".png", title: "Wasm filters, in process: " + m.title,
-			unit: m.unit, baseline: true,
+			unit: m.unit, baseline: true, count: m.count,
 			series: []series{{name: short(fc.baseline.name)}, {name: "with the filter(s)"}}}
 		for _, c := range fc.chains {
 			f.groups = append(f.groups, short(c.name))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -45,7 +46,7 @@ func main() {
 	out := flag.String("out", "bench", "folder for the PNG files (beside RESULTS.md)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(*results, *out, log); err != nil {
+	if err := run(*results, *out, os.Stdout, log); err != nil {
 		log.Error("charts failed", "err", err)
 		os.Exit(1)
 	}
@@ -53,9 +54,11 @@ func main() {
 
 // run draws the figures of every results file that exists in results into
 // out, and removes the NAME-*.png files of a drawn source that it no longer
-// draws. A file it cannot read does not stop the others; all errors are
-// returned together.
-func run(results, out string, log *slog.Logger) error {
+// draws. For bench/assemble.sh, it lists each chart it drew on list as
+// "NAME.md NAME-what.png", in the order the section should show them. A
+// file it cannot read does not stop the others; all errors are returned
+// together.
+func run(results, out string, list io.Writer, log *slog.Logger) error {
 	var errs []error
 	for _, src := range sources {
 		path := filepath.Join(results, src.name+".md")
@@ -65,7 +68,7 @@ func run(results, out string, log *slog.Logger) error {
 		}
 		figs, err := src.figures(path)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("charts of %s: %w", path, err))
+			errs = append(errs, err) // the parsers name the file
 			continue
 		}
 		var drawn []string
@@ -76,6 +79,9 @@ func run(results, out string, log *slog.Logger) error {
 			}
 			drawn = append(drawn, f.file)
 			log.Info("wrote chart", "file", filepath.Join(out, f.file))
+			if _, err := fmt.Fprintln(list, src.name+".md", f.file); err != nil {
+				return fmt.Errorf("list charts: %w", err)
+			}
 		}
 		if err := removeStale(out, src.name, drawn, log); err != nil {
 			errs = append(errs, err)

@@ -86,13 +86,15 @@ func TestLabels(t *testing.T) {
 		{short("(only a note)"), "(only a note)"},
 		{captionLabel("A request through two meshd instances, in one run:"), "A request through two meshd instances"},
 		{wrapLabels([]string{"RabbitMQ publish with confirm, 10 messages per call"}, 28)[0], "RabbitMQ publish with\nconfirm, 10 messages per\ncall"},
-		{format(158042), "158k"},
-		{format(27365), "27.4k"},
-		{format(628.725), "629"},
-		{format(83.555), "83.6"},
-		{format(10), "10"},
-		{format(1.1), "1.10"},
-		{format(2.5e6), "2.5M"},
+		{format(158042, false), "158k"},
+		{format(27365, false), "27.4k"},
+		{format(628.725, false), "629"},
+		{format(83.555, false), "83.6"},
+		{format(4, true), "4"},
+		{format(306, true), "306"},
+		{format(4, false), "4.00"},
+		{format(1.1, false), "1.10"},
+		{format(2.5e6, false), "2.5M"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
