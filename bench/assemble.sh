@@ -6,8 +6,15 @@
 #
 # Each results file starts with one "# Title" and may hold lines beginning
 # "**Verdict:**"; those lines are also gathered into the summary at the top.
+#
+# It first runs `go run ./bench/charts`, which draws the tables of the
+# results files it knows as PNGs beside OUT (NAME-*.png for NAME.md), and
+# links each NAME-*.png under NAME's section title. If the charts fail (a
+# table it can no longer read), RESULTS.md is still assembled, linking the
+# charts it did draw, and the script exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
 DIR=${1:-bench/results}
 OUT=${2:-bench/RESULTS.md}
 DIR=$(realpath --relative-to=. "$DIR")
@@ -21,9 +28,29 @@ files=("$DIR"/*.md)
 }
 mapfile -t files < <(printf '%s\n' "${files[@]}" | LC_ALL=C sort)
 
+# The charts command lists what it drew, "NAME.md NAME-what.png" a line, in
+# the order NAME's section shows them.
+list=$(mktemp)
+trap 'rm -f "$list"' EXIT
+charts_rc=0
+go run ./bench/charts -results "$DIR" -out "$OUTDIR" >"$list" || charts_rc=$?
+declare -A charts=()
+while read -r md png; do
+	charts[$md]+="![${png%.png}]($png)"$'\n'
+done <"$list"
+
 # demote turns "# x" into "## x" and so on, outside code fences, so that
-# every file becomes a section of RESULTS.md.
-demote() { awk '/^```/ { fence = !fence } !fence && /^#+ / { $0 = "#" $0 } { print }' "$1"; }
+# every file becomes a section of RESULTS.md; the chart links in $2, if
+# any, go right under the section title.
+demote() {
+	awk -v links="$2" '
+		/^```/ { fence = !fence }
+		!fence && /^#+ / { $0 = "#" $0 }
+		after { after = 0; if ($0 != "") print "" }
+		{ print }
+		!fence && !done && /^#+ / && links != "" { done = 1; after = 1; print ""; printf "%s", links }
+	' "$1"
+}
 
 {
 	echo "# Wasmesh benchmark results"
@@ -45,17 +72,18 @@ demote() { awk '/^```/ { fence = !fence } !fence && /^#+ / { $0 = "#" $0 } { pri
 	[ "$n" -gt 0 ] || echo "No verdict recorded yet."
 	echo
 	echo "Sections: $(for f in "${files[@]}"; do printf '[%s](%s) ' "$(basename "$f")" "$(realpath --relative-to="$OUTDIR" "$f")"; done)"
-	charts=("$OUTDIR"/http-*.png)
-	if [ -e "${charts[0]}" ]; then
+	if [ ${#charts[@]} -gt 0 ]; then
 		echo
-		echo "Charts (drawn by \`go run ./bench/charts\` from http.md):"
-		echo
-		for c in "${charts[@]}"; do printf '![%s](%s)\n' "$(basename "$c" .png)" "$(basename "$c")"; done
+		echo "Charts (PNG, drawn by \`go run ./bench/charts\` from the tables) open the sections they belong to."
 	fi
 	for f in "${files[@]}"; do
 		echo
-		demote "$f"
+		demote "$f" "${charts[$(basename "$f")]:-}"
 	done
 } >"$OUT.tmp"
 mv "$OUT.tmp" "$OUT"
 echo "assemble: wrote $OUT from ${#files[@]} file(s)" >&2
+if [ "$charts_rc" -ne 0 ]; then
+	echo "assemble: bench/charts failed (exit $charts_rc); RESULTS.md links only the charts it drew" >&2
+	exit "$charts_rc"
+fi

@@ -5,7 +5,8 @@
 #
 # Layout on a 2-core machine: the proxy under test is pinned to CPU 0 with one
 # worker; wrk and the upstream share CPU 1. Loopback only. Writes
-# bench/results/http.md and bench/results/micro.md, then bench/RESULTS.md.
+# bench/results/http.md and bench/results/micro.md, then bench/RESULTS.md
+# and the charts beside it (bench/assemble.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -653,13 +654,13 @@ main() {
 	log "all targets stopped"
 	write_http_md
 	if [ "$MICRO" = 1 ]; then run_micro || rc=$?; fi
-	# A trial run into another results dir assembles beside it, not over
-	# the committed bench/RESULTS.md.
+	# assemble.sh also draws the charts of every results file beside
+	# RESULTS.md. A trial run into another results dir assembles beside it,
+	# not over the committed bench/RESULTS.md and its charts.
 	if [ "$RESULTS" = "$ROOT/bench/results" ]; then
-		(cd "$ROOT" && go run ./bench/charts -in bench/results/http.md -out bench) || rc=$?
-		"$ROOT/bench/assemble.sh" "$RESULTS" "$ROOT/bench/RESULTS.md"
+		"$ROOT/bench/assemble.sh" "$RESULTS" "$ROOT/bench/RESULTS.md" || rc=$?
 	else
-		"$ROOT/bench/assemble.sh" "$RESULTS" "${RESULTS%/}-RESULTS.md"
+		"$ROOT/bench/assemble.sh" "$RESULTS" "${RESULTS%/}-RESULTS.md" || rc=$?
 	fi
 	return "$rc"
 }
