@@ -117,13 +117,34 @@ func fullListener(t *testing.T) string {
 	return ""
 }
 
-// metricValue reads one counter or histogram count from a registry.
+// metricValue reads one counter or histogram count from a registry: the
+// first series of name that carries labels, 0 when none does.
 func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	for _, m := range matching(t, reg, name, labels) {
+		if c := m.GetCounter(); c != nil {
+			return c.GetValue()
+		}
+		if h := m.GetHistogram(); h != nil {
+			return float64(h.GetSampleCount())
+		}
+	}
+	return 0
+}
+
+// seriesCount counts the series of name that carry labels.
+func seriesCount(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) int {
+	t.Helper()
+	return len(matching(t, reg, name, labels))
+}
+
+func matching(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) []*dto.Metric {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	var out []*dto.Metric
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -135,15 +156,10 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 					continue next
 				}
 			}
-			if c := m.GetCounter(); c != nil {
-				return c.GetValue()
-			}
-			if h := m.GetHistogram(); h != nil {
-				return float64(h.GetSampleCount())
-			}
+			out = append(out, m)
 		}
 	}
-	return 0
+	return out
 }
 
 func hasLabel(m *dto.Metric, k, v string) bool {

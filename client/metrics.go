@@ -1,49 +1,58 @@
 package client
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wasmesh/wasmesh/internal/telemetry"
+)
 
 // Metrics are the HTTP client's Prometheus collectors. Make one with
 // NewMetrics, register it (it is a prometheus.Collector) and pass it with
-// WithMetrics; several transports may share one.
+// WithMetrics; several transports may share one. The names follow
+// OpenTelemetry's http.client.* conventions and docs/metrics.md, the same
+// shape meshd writes for its upstream tries, so one dashboard reads both:
 //
-//	wasmesh_client_requests_total{service,outcome}        outcome: success|error
-//	wasmesh_client_request_duration_seconds{service,outcome}  to response headers, retries included
-//	wasmesh_client_errors_total{service,kind}             kind: timeout|connect|circuit_open|no_endpoints|status_5xx|canceled|other
-//	wasmesh_client_retries_total{service}
-//	wasmesh_client_breaker_transitions_total{service,to}  to: open|half_open|closed
+//	wasmesh_http_client_request_duration_seconds{service,code_class,outcome}  to response headers, retries included
+//	wasmesh_http_client_errors_total{service,error_type}   error_type: timeout|connect|circuit_open|no_endpoints|status_5xx|canceled|other
+//	wasmesh_http_client_retries_total{service}
+//	wasmesh_http_client_breaker_transitions_total{service,to}  to: open|half_open|closed
 //
-// Success rate is requests_total{outcome="success"} / requests_total; error
-// rate is errors_total / requests_total.
+// One observation per request the application sent; requests per second
+// are rate(..._duration_seconds_count), the error rate is the share with
+// outcome="error" (a 5xx, or no response at all, which counts as code_class
+// "5xx" as in meshd).
 type Metrics struct {
-	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	errors      *prometheus.CounterVec
 	retries     *prometheus.CounterVec
 	transitions *prometheus.CounterVec
 }
 
-// NewMetrics makes the collectors, unregistered.
-func NewMetrics() *Metrics {
+// NewMetrics makes the collectors under the "wasmesh" prefix, unregistered.
+func NewMetrics() *Metrics { return NewMetricsWithNamespace("wasmesh") }
+
+// NewMetricsWithNamespace makes the collectors with names starting
+// namespace_ instead of wasmesh_, for a process that keeps one prefix for
+// all its metrics (docs/metrics.md, Conventions).
+func NewMetricsWithNamespace(namespace string) *Metrics {
 	return &Metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wasmesh_client_requests_total",
-			Help: "Requests sent by the client SDK, by outcome (error: transport error or 5xx).",
-		}, []string{"service", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "wasmesh_client_request_duration_seconds",
-			Help:    "Time from the request to its response headers, retries included.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-		}, []string{"service", "outcome"}),
+			Namespace: namespace, Name: "http_client_request_duration_seconds",
+			Help:    "Requests sent by the client SDK, from the request to its response headers, retries included; a request without a response is code_class 5xx.",
+			Buckets: telemetry.LatencyBuckets,
+		}, []string{"service", "code_class", telemetry.LabelOutcome}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wasmesh_client_errors_total",
-			Help: "Failed requests by kind of failure.",
-		}, []string{"service", "kind"}),
+			Namespace: namespace, Name: "http_client_errors_total",
+			Help: "Failed requests (no response or a 5xx) by error type.",
+		}, []string{"service", "error_type"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wasmesh_client_retries_total",
+			Namespace: namespace, Name: "http_client_retries_total",
 			Help: "Retries sent (not counting the first try).",
 		}, []string{"service"}),
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "wasmesh_client_breaker_transitions_total",
+			Namespace: namespace, Name: "http_client_breaker_transitions_total",
 			Help: "Circuit breaker state changes of the service's endpoints.",
 		}, []string{"service", "to"}),
 	}
@@ -51,7 +60,6 @@ func NewMetrics() *Metrics {
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	m.requests.Describe(ch)
 	m.duration.Describe(ch)
 	m.errors.Describe(ch)
 	m.retries.Describe(ch)
@@ -60,9 +68,54 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	m.requests.Collect(ch)
 	m.duration.Collect(ch)
 	m.errors.Collect(ch)
 	m.retries.Collect(ch)
 	m.transitions.Collect(ch)
+}
+
+// codeClasses are the code_class values, indexed by status/100; index 0
+// is never used (see codeClass).
+var codeClasses = [6]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// codeClass maps a status to its index in codeClasses. No response (0)
+// and nonsense statuses count as 5xx, as meshd counts its failed tries.
+func codeClass(status int) int {
+	c := status / 100
+	if c < 1 || c > 5 {
+		return 5
+	}
+	return c
+}
+
+// svcMetrics are one service's series, looked up once each: label hashing
+// per request would cost more than the rest of the bookkeeping. The
+// duration series are made on first use, so a service that never saw a
+// 1xx does not export an empty histogram for it.
+type svcMetrics struct {
+	m        *Metrics
+	name     string
+	duration [len(codeClasses)]atomic.Pointer[prometheus.Observer]
+	retries  prometheus.Counter
+}
+
+func newSvcMetrics(m *Metrics, name string) *svcMetrics {
+	return &svcMetrics{m: m, name: name, retries: m.retries.WithLabelValues(name)}
+}
+
+// observe records one finished request: status is 0 when there was no
+// response, and then err (the transport's error) gives the error type; a
+// 5xx with err nil counts as status_5xx.
+func (s *svcMetrics) observe(status int, seconds float64, err error) {
+	c, outcome := codeClass(status), telemetry.HTTPOutcome(status)
+	o := s.duration[c].Load()
+	if o == nil {
+		obs := s.m.duration.WithLabelValues(s.name, codeClasses[c], outcome)
+		o = &obs
+		s.duration[c].Store(o) // a racing store holds the same child
+	}
+	(*o).Observe(seconds)
+	if outcome == telemetry.Error {
+		s.m.errors.WithLabelValues(s.name, errorKind(err)).Inc()
+	}
 }

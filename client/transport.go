@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -188,18 +187,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.decorate(ctx, out)
 
 	resp, ep, attempts, err := t.send(ctx, svc, req, out)
-	outcome := "success"
-	if err != nil || resp.StatusCode >= 500 {
-		outcome = "error"
-	}
 	if sm := svc.metrics; sm != nil {
-		i := 0
-		if outcome == "error" {
-			i = 1
-			t.cfg.metrics.errors.WithLabelValues(name, errorKind(err)).Inc()
+		status := 0
+		if err == nil {
+			status = resp.StatusCode
 		}
-		sm.requests[i].Inc()
-		sm.duration[i].Observe(time.Since(start).Seconds())
+		sm.observe(status, time.Since(start).Seconds(), err)
 	}
 	if span != nil {
 		if err != nil {
@@ -418,14 +411,6 @@ type service struct {
 	mu      sync.Mutex // serializes updates
 }
 
-// svcMetrics are the service's series, looked up once: label hashing per
-// request would cost more than the rest of the bookkeeping.
-type svcMetrics struct {
-	requests [2]prometheus.Counter // success, error
-	duration [2]prometheus.Observer
-	retries  prometheus.Counter
-}
-
 type endpointSet struct {
 	hosts  []*host
 	picker lb.Picker
@@ -460,11 +445,7 @@ func (t *Transport) service(ctx context.Context, name string) (*service, error) 
 	}
 	s = &service{name: name, t: t}
 	if m := t.cfg.metrics; m != nil {
-		s.metrics = &svcMetrics{
-			requests: [2]prometheus.Counter{m.requests.WithLabelValues(name, "success"), m.requests.WithLabelValues(name, "error")},
-			duration: [2]prometheus.Observer{m.duration.WithLabelValues(name, "success"), m.duration.WithLabelValues(name, "error")},
-			retries:  m.retries.WithLabelValues(name),
-		}
+		s.metrics = newSvcMetrics(m, name)
 	}
 	s.update(eps)
 	t.mu.Lock()

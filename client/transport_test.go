@@ -190,7 +190,7 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 		t.Fatalf("closed breaker: bad got %d of 20, want about half", got)
 	}
 	for _, to := range []string{"open", "half_open", "closed"} {
-		if v := metricValue(t, reg, "wasmesh_client_breaker_transitions_total", map[string]string{"service": "pay", "to": to}); v < 1 {
+		if v := metricValue(t, reg, "wasmesh_http_client_breaker_transitions_total", map[string]string{"service": "pay", "to": to}); v < 1 {
 			t.Errorf("no breaker transition to %s recorded", to)
 		}
 	}
@@ -288,7 +288,7 @@ func TestRetryBudget(t *testing.T) {
 		}
 	}
 	hits := bad.hits.Load()
-	retries := metricValue(t, reg, "wasmesh_client_retries_total", map[string]string{"service": "svc"})
+	retries := metricValue(t, reg, "wasmesh_http_client_retries_total", map[string]string{"service": "svc"})
 	if hits-100 != int64(retries) {
 		t.Fatalf("%d hits for 100 requests but %v retries counted", hits, retries)
 	}
@@ -521,37 +521,73 @@ func TestResolutionErrors(t *testing.T) {
 }
 
 func TestMetricsRecorded(t *testing.T) {
-	ok, bad := newUpstream(t, "ok"), newUpstream(t, "bad")
+	ok, bad, gone := newUpstream(t, "ok"), newUpstream(t, "bad"), newUpstream(t, "gone")
 	bad.failing.Store(500)
+	gone.srv.Close() // connection refused: no response at all
 	reg := prometheus.NewRegistry()
 	m := NewMetrics()
 	reg.MustRegister(m)
-	res := NewStaticResolver(map[string][]Endpoint{"ok": endpoints(ok), "bad": endpoints(bad), "flaky": endpoints(ok, bad)})
-	c, _ := newClient(t, res, WithMetrics(m), WithBreaker(BreakerConfig{ConsecutiveFailures: -1}))
+	res := NewStaticResolver(map[string][]Endpoint{"ok": endpoints(ok), "bad": endpoints(bad), "gone": endpoints(gone), "empty": nil})
+	c, _ := newClient(t, res, WithMetrics(m), WithBreaker(BreakerConfig{ConsecutiveFailures: -1}),
+		WithRetry(RetryPolicy{MaxAttempts: 1}))
 	for range 5 {
 		get(t, c, "http://ok/")
 		get(t, c, "http://bad/")
 	}
-	want := []struct {
+	ok.failing.Store(404)
+	get(t, c, "http://ok/")
+	for _, svc := range []string{"gone", "empty"} {
+		if _, err := c.Get("http://" + svc + "/"); err == nil {
+			t.Fatalf("%s: no error", svc)
+		}
+	}
+	const dur, errs = "wasmesh_http_client_request_duration_seconds", "wasmesh_http_client_errors_total"
+	for _, w := range []struct {
 		name   string
 		labels map[string]string
 		v      float64
 	}{
-		{"wasmesh_client_requests_total", map[string]string{"service": "ok", "outcome": "success"}, 5},
-		{"wasmesh_client_requests_total", map[string]string{"service": "bad", "outcome": "error"}, 5},
-		{"wasmesh_client_errors_total", map[string]string{"service": "bad", "kind": "status_5xx"}, 5},
-		{"wasmesh_client_request_duration_seconds", map[string]string{"service": "ok", "outcome": "success"}, 5},
-	}
-	for _, w := range want {
+		{dur, map[string]string{"service": "ok", "code_class": "2xx", "outcome": "success"}, 5},
+		{dur, map[string]string{"service": "ok", "code_class": "4xx", "outcome": "success"}, 1},
+		{dur, map[string]string{"service": "bad", "code_class": "5xx", "outcome": "error"}, 5},
+		{dur, map[string]string{"service": "gone", "code_class": "5xx", "outcome": "error"}, 1},
+		{dur, map[string]string{"service": "empty", "code_class": "5xx", "outcome": "error"}, 1},
+		{errs, map[string]string{"service": "bad", "error_type": "status_5xx"}, 5},
+		{errs, map[string]string{"service": "gone", "error_type": "connect"}, 1},
+		{errs, map[string]string{"service": "empty", "error_type": "no_endpoints"}, 1},
+		{errs, map[string]string{"service": "ok"}, 0},
+	} {
 		if got := metricValue(t, reg, w.name, w.labels); got != w.v {
 			t.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.v)
 		}
 	}
+	// Series are made on first use: ok saw 2xx and 4xx, nothing else.
+	if n := seriesCount(t, reg, dur, map[string]string{"service": "ok"}); n != 2 {
+		t.Errorf("service ok has %d duration series, want 2 (2xx, 4xx)", n)
+	}
+
 	// 500 is not retried by default, 503 is: make bad answer 503.
+	c2, _ := newClient(t, res, WithMetrics(m), WithBreaker(BreakerConfig{ConsecutiveFailures: -1}))
 	bad.failing.Store(503)
-	get(t, c, "http://bad/")
-	if got := metricValue(t, reg, "wasmesh_client_retries_total", map[string]string{"service": "bad"}); got != 2 {
+	get(t, c2, "http://bad/")
+	if got := metricValue(t, reg, "wasmesh_http_client_retries_total", map[string]string{"service": "bad"}); got != 2 {
 		t.Errorf("retries = %v, want 2", got)
+	}
+	// One observation per request, retries included.
+	if got := metricValue(t, reg, dur, map[string]string{"service": "bad"}); got != 6 {
+		t.Errorf("bad: %v requests observed, want 6", got)
+	}
+}
+
+func TestMetricsNamespace(t *testing.T) {
+	ok := newUpstream(t, "ok")
+	reg := prometheus.NewRegistry()
+	m := NewMetricsWithNamespace("app")
+	reg.MustRegister(m)
+	c, _ := newClient(t, NewStaticResolver(map[string][]Endpoint{"ok": endpoints(ok)}), WithMetrics(m))
+	get(t, c, "http://ok/")
+	if got := metricValue(t, reg, "app_http_client_request_duration_seconds", map[string]string{"service": "ok", "code_class": "2xx"}); got != 1 {
+		t.Errorf("app_http_client_request_duration_seconds = %v, want 1", got)
 	}
 }
 

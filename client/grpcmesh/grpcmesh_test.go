@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"strings"
 	"sync"
@@ -409,6 +410,12 @@ func TestInterceptorsObserve(t *testing.T) {
 		if err := ss.RecvMsg(&req); err != nil {
 			return err
 		}
+		switch method, _ := grpc.MethodFromServerStream(ss); method {
+		case "/pkg.Svc/Fail":
+			return status.Error(codes.Unavailable, "down")
+		case "/pkg.Svc/Missing":
+			return status.Error(codes.NotFound, "no such thing")
+		}
 		return ss.SendMsg(&pb.HelloReply{Message: "hi"})
 	}))
 	lis, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -440,14 +447,30 @@ func TestInterceptorsObserve(t *testing.T) {
 		t.Fatal("stream did not end")
 	}
 
-	if got := counterValue(t, reg, "wasmesh_grpc_client_handled_total", "Do", "OK"); got != 3 {
-		t.Errorf("client handled = %v, want 3", got)
+	// A server fault is an error, a NOT_FOUND is the caller's.
+	if err := conn.Invoke(ctx, "/pkg.Svc/Fail", &pb.HelloRequest{}, &pb.HelloReply{}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("Fail: %v", err)
 	}
-	if got := counterValue(t, reg, "wasmesh_grpc_client_handled_total", "Stream", "OK"); got != 1 {
-		t.Errorf("client stream handled = %v, want 1", got)
+	if err := conn.Invoke(ctx, "/pkg.Svc/Missing", &pb.HelloRequest{}, &pb.HelloReply{}); status.Code(err) != codes.NotFound {
+		t.Fatalf("Missing: %v", err)
+	}
+
+	const cli, srv = "wasmesh_rpc_client_duration_seconds", "wasmesh_rpc_server_duration_seconds"
+	for _, w := range []struct {
+		name, method, code, outcome string
+		want                        uint64
+	}{
+		{cli, "Do", "0", "success", 3},
+		{cli, "Stream", "0", "success", 1},
+		{cli, "Fail", "14", "error", 1},
+		{cli, "Missing", "5", "success", 1},
+	} {
+		if got := rpcCount(t, reg, w.name, w.method, w.code, w.outcome); got != w.want {
+			t.Errorf("%s{rpc_method=%s,rpc_grpc_status_code=%s,outcome=%s} count = %v, want %v", w.name, w.method, w.code, w.outcome, got, w.want)
+		}
 	}
 	waitFor(t, func() bool {
-		return counterValue(t, reg, "wasmesh_grpc_server_handled_total", "Do", "OK") == 3
+		return rpcCount(t, reg, srv, "Do", "0", "success") == 3 && rpcCount(t, reg, srv, "Fail", "14", "error") == 1
 	})
 	seen.Lock()
 	if seen.corr != "corr-7" {
@@ -479,29 +502,27 @@ func TestInterceptorsObserve(t *testing.T) {
 	}
 }
 
-// counterValue reads the counter name{method,code} from reg (0 if absent).
-func counterValue(t *testing.T, reg *prometheus.Registry, name, method, code string) float64 {
+// rpcCount reads the observation count of the histogram
+// name{rpc_service="pkg.Svc",rpc_method,rpc_grpc_status_code,outcome}
+// from reg (0 if absent).
+func rpcCount(t *testing.T, reg *prometheus.Registry, name, method, code, outcome string) uint64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	want := map[string]string{"rpc_service": "pkg.Svc", "rpc_method": method, "rpc_grpc_status_code": code, "outcome": outcome}
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			var gotMethod, gotCode string
+			got := map[string]string{}
 			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case "method":
-					gotMethod = l.GetValue()
-				case "code":
-					gotCode = l.GetValue()
-				}
+				got[l.GetName()] = l.GetValue()
 			}
-			if gotMethod == method && gotCode == code {
-				return m.GetCounter().GetValue()
+			if maps.Equal(got, want) {
+				return m.GetHistogram().GetSampleCount()
 			}
 		}
 	}
@@ -641,6 +662,21 @@ func TestUnknownServiceTarget(t *testing.T) {
 		conn.Close()
 		if !errors.Is(err, client.ErrUnavailable) || !strings.Contains(err.Error(), "grpcmesh") {
 			t.Errorf("%s: err = %v, want UNAVAILABLE naming the resolver's complaint", target, err)
+		}
+	}
+}
+
+func TestMetricsNamespace(t *testing.T) {
+	ch := make(chan *prometheus.Desc, 4)
+	grpcmesh.NewMetricsWithNamespace("app").Describe(ch)
+	close(ch)
+	var got []string
+	for d := range ch {
+		got = append(got, d.String())
+	}
+	for _, name := range []string{`"app_rpc_client_duration_seconds"`, `"app_rpc_server_duration_seconds"`} {
+		if !strings.Contains(strings.Join(got, "\n"), name) {
+			t.Errorf("no %s among %v", name, got)
 		}
 	}
 }

@@ -132,14 +132,12 @@ func (o *options) observe(ctx context.Context, isClient bool, fullMethod string,
 		code = status.FromContextError(err).Code()
 	}
 	d := time.Since(start)
-	svc, m := splitMethod(fullMethod)
 	if met := o.metrics; met != nil {
-		h, s := met.serverHandled, met.serverSeconds
+		s := &met.server
 		if isClient {
-			h, s = met.clientHandled, met.clientSeconds
+			s = &met.client
 		}
-		h.WithLabelValues(svc, m, code.String()).Inc()
-		s.WithLabelValues(svc, m).Observe(d.Seconds())
+		s.observe(fullMethod, code, d.Seconds())
 	}
 	if l := o.logger; l != nil {
 		side := "server"

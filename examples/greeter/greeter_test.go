@@ -199,7 +199,7 @@ func TestCancelMidStreamStopsServer(t *testing.T) {
 	}
 	// The server's handler saw the cancellation and returned early.
 	deadline := time.Now().Add(10 * time.Second)
-	for handled(t, reg, "LotsOfReplies", "Canceled") != 1 {
+	for handled(t, reg, "LotsOfReplies", "1") != 1 { // 1: CANCELLED
 		if time.Now().After(deadline) {
 			t.Fatal("the server stream was not stopped by the client's cancel")
 		}
@@ -262,28 +262,30 @@ func TestReflectionAndHealth(t *testing.T) {
 	}
 }
 
-func handled(t *testing.T, reg *prometheus.Registry, method, code string) float64 {
+// handled reads how many RPCs of method the server finished with the
+// numeric status code (the count of wasmesh_rpc_server_duration_seconds).
+func handled(t *testing.T, reg *prometheus.Registry, method, code string) uint64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "wasmesh_grpc_server_handled_total" {
+		if mf.GetName() != "wasmesh_rpc_server_duration_seconds" {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			var gm, gc string
 			for _, l := range m.GetLabel() {
 				switch l.GetName() {
-				case "method":
+				case "rpc_method":
 					gm = l.GetValue()
-				case "code":
+				case "rpc_grpc_status_code":
 					gc = l.GetValue()
 				}
 			}
 			if gm == method && gc == code {
-				return m.GetCounter().GetValue()
+				return m.GetHistogram().GetSampleCount()
 			}
 		}
 	}
