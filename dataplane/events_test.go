@@ -198,3 +198,47 @@ clusters: []
 		}
 	}
 }
+
+// TestEventLogMetricsFollowReload: a reload that opens another file log
+// exports that log's counters in place of the old one's.
+func TestEventLogMetricsFollowReload(t *testing.T) {
+	cfg := func(dir string) string {
+		return fmt.Sprintf(`
+logging: {access_log: false}
+drain_grace: 1ms
+eventlog: {backend: file, file: {dir: %s}}
+listeners:
+  - name: ingress
+    address: 127.0.0.1:0
+    routes:
+      - {match: {prefix: /v1/streams/}, events: {}}
+clusters: []
+`, dir)
+	}
+	srv, url := startMeshd(t, cfg(t.TempDir()))
+	admin, err := srv.ServeAdmin("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := func() string {
+		_, m, _ := get(t, "http://"+admin+"/metrics")
+		for _, line := range strings.Split(m, "\n") {
+			if strings.HasPrefix(line, `meshd_eventlog_head_position{log="file"} `) {
+				return strings.TrimPrefix(line, `meshd_eventlog_head_position{log="file"} `)
+			}
+		}
+		return "absent"
+	}
+	if code, body := post(t, url+"/v1/streams/cart-1", `[{"type":"A"},{"type":"B"}]`); code != 201 {
+		t.Fatalf("append: %d %s", code, body)
+	}
+	if h := head(); h != "2" {
+		t.Fatalf("head before reload %s, want 2", h)
+	}
+	if err := srv.Apply(mustConfig(t, cfg(t.TempDir())), "v2"); err != nil {
+		t.Fatal(err)
+	}
+	if h := head(); h != "0" {
+		t.Fatalf("head after reload to an empty log %s, want 0", h)
+	}
+}

@@ -77,8 +77,9 @@ func documented(rows map[string]docRow, name string) (docRow, bool) {
 }
 
 // TestMetricsDocCoversMeshd runs a real meshd with traffic through a
-// route, a discovery-fed cluster and a broker publish, scrapes /metrics,
-// and checks every family it serves is in metrics.md with the right type.
+// route, a discovery-fed cluster, a broker publish and an event append,
+// scrapes /metrics, and checks every family it serves is in metrics.md
+// with the right type.
 func TestMetricsDocCoversMeshd(t *testing.T) {
 	rows := readDoc(t)
 
@@ -94,6 +95,7 @@ func TestMetricsDocCoversMeshd(t *testing.T) {
 	src, err := conf.LoadBytes([]string{"t.yaml"}, [][]byte{[]byte(`
 logging: {access_log: false}
 drain_grace: 1ms
+eventlog: {backend: file, file: {dir: ` + t.TempDir() + `}}
 brokers:
   - {name: mem, type: memory}
 registries:
@@ -106,6 +108,7 @@ listeners:
     address: 127.0.0.1:0
     routes:
       - {match: {prefix: /v1/publish/}, publish: {}}
+      - {match: {prefix: /v1/streams/}, events: {}}
       - {match: {prefix: /found}, cluster: found, timeout: 5s}
       - {match: {prefix: /}, cluster: api, timeout: 5s, retry: {attempts: 1}}
 clusters:
@@ -159,6 +162,15 @@ clusters:
 		t.Fatalf("publish: %s", resp.Status)
 	}
 
+	resp, err = hc.Post(base+"/v1/streams/order-1", "application/json", strings.NewReader(`{"type":"OrderPlaced"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("event append: %s", resp.Status)
+	}
+
 	resp, err = hc.Get("http://" + admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +184,7 @@ clusters:
 
 	// The scrape must reach every part this test configured, or the
 	// check below proves less than it says.
-	for _, want := range []string{"meshd_route_requests_total", "meshd_cluster_upstream_requests_total", "meshd_broker_published_total", "wasmesh_discovery_instances"} {
+	for _, want := range []string{"meshd_route_requests_total", "meshd_cluster_upstream_requests_total", "meshd_broker_published_total", "wasmesh_discovery_instances", "meshd_eventlog_append_duration_seconds", "meshd_eventlog_appends_total"} {
 		if fams[want] == nil || len(fams[want].GetMetric()) == 0 {
 			t.Errorf("/metrics has no %s series; the test's traffic did not reach that part", want)
 		}
@@ -230,7 +242,7 @@ func docLine(t *testing.T, n int) string {
 
 // namespaced are prefixes the code builds from a namespace and subsystem
 // (prometheus Opts or a helper), so the source holds only the tail.
-var namespaced = []string{"meshd_broker_", "wasmesh_discovery_", "wasmesh_eventlog_"}
+var namespaced = []string{"meshd_broker_", "wasmesh_discovery_", "meshd_eventlog_", "wasmesh_eventlog_"}
 
 // TestMetricsDocNamesExistInCode checks the other direction for parts a
 // meshd scrape does not reach (SDK, event log, identity, xDS): every name
