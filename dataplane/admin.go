@@ -57,7 +57,7 @@ func (s *Server) ServeAdmin(addr string, drain func()) (string, error) {
 		writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "version": s.snap.Load().version})
 	})
 	mux.HandleFunc("/events/streams/{stream}", func(w http.ResponseWriter, r *http.Request) {
-		s.serveEventsHTTP(w, r, r.PathValue("stream"), false, 10*time.Second)
+		s.serveEventsHTTP(w, r, nil, r.PathValue("stream"), false, 10*time.Second)
 	})
 	mux.HandleFunc("GET /events/stats", s.adminEventStats)
 	mux.HandleFunc("GET /certs", s.adminCerts)

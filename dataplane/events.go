@@ -15,17 +15,43 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 	"github.com/wasmesh/wasmesh/eventlog"
 	evconfig "github.com/wasmesh/wasmesh/eventlog/config"
+	"github.com/wasmesh/wasmesh/eventlog/filelog"
+	"github.com/wasmesh/wasmesh/eventlog/instrument"
+	evmetrics "github.com/wasmesh/wasmesh/eventlog/metrics"
 )
 
 // eventStore is the event log meshd serves: opened once, kept across
-// reloads while its config stays the same.
+// reloads while its config stays the same. The store is instrumented, so
+// an append or read made for a traced request is a span under the
+// request's, and every append lands in meshd_eventlog_append_duration_seconds.
 type eventStore struct {
 	mu    sync.Mutex
 	key   string
 	store eventlog.Store
+	// reg and metrics are meshd's registry and the event log's collectors
+	// on it; fileStats is the file log's collector while a file log serves.
+	reg       prometheus.Registerer
+	metrics   *evmetrics.Metrics
+	fileStats prometheus.Collector
+}
+
+// register puts the event log's metrics on meshd's registry, as
+// meshd_eventlog_*.
+func (es *eventStore) register(reg prometheus.Registerer) {
+	es.reg, es.metrics = reg, evmetrics.New("meshd")
+	reg.MustRegister(es.metrics)
+}
+
+// logName names the configured log in metrics and spans: its backend.
+func logName(c *evconfig.Config) string {
+	if c == nil || c.Backend == "" {
+		return "file"
+	}
+	return c.Backend
 }
 
 func (es *eventStore) prepare(ctx context.Context, c *evconfig.Config) (eventlog.Store, string, error) {
@@ -42,7 +68,7 @@ func (es *eventStore) prepare(ctx context.Context, c *evconfig.Config) (eventlog
 	if err != nil {
 		return nil, "", fmt.Errorf("eventlog: %w", err)
 	}
-	return st, k, nil
+	return instrument.Wrap(st, instrument.Options{Name: logName(c), Metrics: es.metrics}), k, nil
 }
 
 func (es *eventStore) commit(st eventlog.Store, key string) {
@@ -56,6 +82,29 @@ func (es *eventStore) commit(st eventlog.Store, key string) {
 		go func() { time.Sleep(30 * time.Second); old.Close() }()
 	}
 	es.store, es.key = st, key
+	es.swapFileStats(st)
+}
+
+// swapFileStats exports the counters of the file log now serving, if it is
+// one, in place of the previous log's.
+func (es *eventStore) swapFileStats(st eventlog.Store) {
+	if es.reg == nil {
+		return
+	}
+	if es.fileStats != nil {
+		es.reg.Unregister(es.fileStats)
+		es.fileStats = nil
+	}
+	in, ok := st.(*instrument.Store)
+	if !ok {
+		return
+	}
+	if l, ok := in.Unwrap().(*filelog.Log); ok {
+		c := es.metrics.FileLog(logName(nil), l)
+		if err := es.reg.Register(c); err == nil {
+			es.fileStats = c
+		}
+	}
 }
 
 func (es *eventStore) get() eventlog.Store {
@@ -230,7 +279,9 @@ func eventStream(rt *routeSnap, path string) string {
 	return strings.Trim(strings.TrimPrefix(path, rt.cfg.Match.Prefix), "/")
 }
 
-func (s *Server) eventsFast(ctx *fasthttp.RequestCtx, rt *routeSnap) {
+// eventsFast serves an events route on HTTP/1.1; tt carries the request's
+// server span (nil when tracing is off), the parent of the store's spans.
+func (s *Server) eventsFast(ctx *fasthttp.RequestCtx, rt *routeSnap, tt *tryTracer) {
 	st := s.events.get()
 	stream := eventStream(rt, string(ctx.Path()))
 	if st == nil || stream == "" {
@@ -249,7 +300,7 @@ func (s *Server) eventsFast(ctx *fasthttp.RequestCtx, rt *routeSnap) {
 			localReply(ctx, http.StatusMethodNotAllowed, "this route is read-only\n")
 			return
 		}
-		actx, cancel := context.WithTimeout(context.Background(), rt.timeout)
+		actx, cancel := context.WithTimeout(tt.within(context.Background()), rt.timeout)
 		defer cancel()
 		reply(appendEvents(actx, st, stream, string(ctx.Request.Header.Peek("Expected-Version")), string(ctx.Request.Header.Peek("X-Correlation-Id")), ctx.Request.Body()))
 	case http.MethodGet:
@@ -264,7 +315,7 @@ func (s *Server) eventsFast(ctx *fasthttp.RequestCtx, rt *routeSnap) {
 			})
 			return
 		}
-		rctx, cancel := context.WithTimeout(context.Background(), rt.timeout)
+		rctx, cancel := context.WithTimeout(tt.within(context.Background()), rt.timeout)
 		defer cancel()
 		reply(readEvents(rctx, st, stream, q))
 	default:
@@ -272,8 +323,9 @@ func (s *Server) eventsFast(ctx *fasthttp.RequestCtx, rt *routeSnap) {
 	}
 }
 
-// serveEventsHTTP is the same for HTTP/2 routes and the admin API.
-func (s *Server) serveEventsHTTP(w http.ResponseWriter, r *http.Request, stream string, readOnly bool, timeout time.Duration) {
+// serveEventsHTTP is the same for HTTP/2 routes and the admin API (whose
+// requests have no server span: tt is nil).
+func (s *Server) serveEventsHTTP(w http.ResponseWriter, r *http.Request, tt *tryTracer, stream string, readOnly bool, timeout time.Duration) {
 	st := s.events.get()
 	if st == nil || stream == "" {
 		http.Error(w, "no event log configured, or no stream named", http.StatusNotFound)
@@ -295,7 +347,7 @@ func (s *Server) serveEventsHTTP(w http.ResponseWriter, r *http.Request, stream 
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		ctx, cancel := context.WithTimeout(tt.within(r.Context()), timeout)
 		defer cancel()
 		reply(appendEvents(ctx, st, stream, r.Header.Get("Expected-Version"), r.Header.Get("X-Correlation-Id"), body))
 	case http.MethodGet:
@@ -315,7 +367,7 @@ func (s *Server) serveEventsHTTP(w http.ResponseWriter, r *http.Request, stream 
 			})
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		ctx, cancel := context.WithTimeout(tt.within(r.Context()), timeout)
 		defer cancel()
 		reply(readEvents(ctx, st, stream, r.URL.Query()))
 	default:
@@ -335,9 +387,9 @@ func (s *Server) adminEventStats(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	backend := "file"
-	if sn := s.snap.Load(); sn != nil && sn.cfg.EventLog != nil && sn.cfg.EventLog.Backend != "" {
-		backend = sn.cfg.EventLog.Backend
+	var c *evconfig.Config
+	if sn := s.snap.Load(); sn != nil {
+		c = sn.cfg.EventLog
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"backend": backend, "head_position": head})
+	writeJSON(w, http.StatusOK, map[string]any{"backend": logName(c), "head_position": head})
 }

@@ -106,7 +106,7 @@ func (s *Server) handleHTTP(l *listener, w http.ResponseWriter, r *http.Request)
 		rw.Header().Set("Content-Type", "application/json")
 		rw.Write(s.tokens.jwks())
 	case rt.cfg.Events != nil:
-		s.serveEventsHTTP(rw, r, strings.Trim(strings.TrimPrefix(r.URL.Path, rt.cfg.Match.Prefix), "/"), rt.cfg.Events.ReadOnly, rt.timeout)
+		s.serveEventsHTTP(rw, r, tt, strings.Trim(strings.TrimPrefix(r.URL.Path, rt.cfg.Match.Prefix), "/"), rt.cfg.Events.ReadOnly, rt.timeout)
 	default:
 		host, attempts = s.forwardHTTP(rw, r, ls, rt, start, grpc, reqID, peer, tt)
 	}

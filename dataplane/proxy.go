@@ -90,7 +90,7 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 	case rt.cfg.Publish != nil:
 		s.publishFast(ctx, rt)
 	case rt.cfg.Events != nil:
-		s.eventsFast(ctx, rt)
+		s.eventsFast(ctx, rt, tt)
 	case rt.cfg.JWKS != nil:
 		s.jwksFast(ctx)
 	default:

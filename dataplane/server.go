@@ -108,6 +108,7 @@ func New(opts Options) *Server {
 	s.stats.Registry.MustRegister(identity.ExpiryCollector("meshd", s.certList))
 	s.audit.metrics = audit.NewMetrics("meshd")
 	s.stats.Registry.MustRegister(s.audit.metrics)
+	s.events.register(s.stats.Registry)
 	return s
 }
 

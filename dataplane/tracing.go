@@ -154,6 +154,16 @@ type tryTracer struct {
 	cluster string
 }
 
+// within returns ctx carrying the request's server span, so work meshd does
+// for the request itself (an event append or read) is traced as the
+// span's child. With tracing off (nil t) ctx is returned as it is.
+func (t *tryTracer) within(ctx context.Context) context.Context {
+	if t == nil {
+		return ctx
+	}
+	return trace.ContextWithSpan(ctx, trace.SpanFromContext(t.parent))
+}
+
 func (t *tryTracer) start(addr string, attempt int, carrier propagation.TextMapCarrier) trace.Span {
 	if t == nil || t.tr == nil {
 		return nil

@@ -80,8 +80,9 @@ func documented(rows map[string]docRow, name string) (docRow, bool) {
 }
 
 // TestMetricsDocCoversMeshd runs a real meshd with traffic through a
-// route, a discovery-fed cluster and a broker publish, scrapes /metrics,
-// and checks every family it serves is in metrics.md with the right type.
+// route, a discovery-fed cluster, a broker publish and an event append,
+// scrapes /metrics, and checks every family it serves is in metrics.md
+// with the right type.
 func TestMetricsDocCoversMeshd(t *testing.T) {
 	rows := readDoc(t)
 
@@ -97,6 +98,7 @@ func TestMetricsDocCoversMeshd(t *testing.T) {
 	src, err := conf.LoadBytes([]string{"t.yaml"}, [][]byte{[]byte(`
 logging: {access_log: false}
 drain_grace: 1ms
+eventlog: {backend: file, file: {dir: ` + t.TempDir() + `}}
 brokers:
   - {name: mem, type: memory}
 registries:
@@ -109,6 +111,7 @@ listeners:
     address: 127.0.0.1:0
     routes:
       - {match: {prefix: /v1/publish/}, publish: {}}
+      - {match: {prefix: /v1/streams/}, events: {}}
       - {match: {prefix: /found}, cluster: found, timeout: 5s}
       - {match: {prefix: /}, cluster: api, timeout: 5s, retry: {attempts: 1}}
 clusters:
@@ -162,6 +165,15 @@ clusters:
 		t.Fatalf("publish: %s", resp.Status)
 	}
 
+	resp, err = hc.Post(base+"/v1/streams/order-1", "application/json", strings.NewReader(`{"type":"OrderPlaced"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("event append: %s", resp.Status)
+	}
+
 	resp, err = hc.Get("http://" + admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +187,7 @@ clusters:
 
 	// The scrape must reach every part this test configured, or the
 	// check below proves less than it says.
-	for _, want := range []string{"meshd_http_server_request_duration_seconds", "meshd_http_client_request_duration_seconds", "meshd_broker_published_total", "meshd_discovery_instances"} {
+	for _, want := range []string{"meshd_http_server_request_duration_seconds", "meshd_http_client_request_duration_seconds", "meshd_broker_published_total", "meshd_discovery_instances", "meshd_eventlog_append_duration_seconds", "meshd_eventlog_appends_total"} {
 		if fams[want] == nil || len(fams[want].GetMetric()) == 0 {
 			t.Errorf("/metrics has no %s series; the test's traffic did not reach that part", want)
 		}
@@ -279,7 +291,7 @@ func docLine(t *testing.T, n int) string {
 
 // namespaced are prefixes the code builds from a namespace and subsystem
 // (prometheus Opts or a helper), so the source holds only the tail.
-var namespaced = []string{"meshd_broker_", "meshd_discovery_", "meshd_audit_", "meshd_certificate_", "wasmesh_eventlog_"}
+var namespaced = []string{"meshd_broker_", "meshd_discovery_", "meshd_audit_", "meshd_certificate_", "meshd_eventlog_", "wasmesh_eventlog_", "wasmesh_"}
 
 // TestMetricsDocNamesExistInCode checks the other direction for parts a
 // meshd scrape does not reach (SDK, event log, identity, xDS): every name

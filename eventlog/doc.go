@@ -12,4 +12,6 @@
 // snapshots plus later events), cqrs (command and query buses, projections),
 // saga (process managers with compensation), outbox (publishing after
 // storing) and replication (applying one store's events to another).
+// instrument wraps any [Store] with OpenTelemetry spans and the append
+// latency metric, so every backend is observed the same way.
 package eventlog

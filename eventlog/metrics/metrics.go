@@ -10,7 +10,56 @@ import (
 	"github.com/wasmesh/wasmesh/eventlog/filelog"
 	"github.com/wasmesh/wasmesh/eventlog/outbox"
 	"github.com/wasmesh/wasmesh/eventlog/replication"
+	"github.com/wasmesh/wasmesh/internal/telemetry"
 )
+
+// DefaultNamespace is the prefix a program embedding the library gets
+// when it passes no namespace; meshd passes "meshd" so everything on its
+// /metrics shares one prefix (docs/metrics.md, "Conventions").
+const DefaultNamespace = "wasmesh"
+
+const subsystem = "eventlog"
+
+// Metrics builds every event-log collector under one namespace, so all of
+// them are <namespace>_eventlog_<name>. It is itself the collector of the
+// append latency histogram, which the instrumented store
+// (eventlog/instrument) records for any backend; register it once and
+// register the per-log, per-relay and per-replicator collectors it makes
+// beside it. A nil *Metrics records nothing.
+type Metrics struct {
+	ns             string
+	appendDuration *prometheus.HistogramVec
+}
+
+// New creates the collectors under namespace ("" means DefaultNamespace).
+func New(namespace string) *Metrics {
+	if namespace == "" {
+		namespace = DefaultNamespace
+	}
+	return &Metrics{
+		ns: namespace,
+		appendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: subsystem, Name: "append_duration_seconds",
+			Help:    "Time of one append, call to acknowledgement (as durable as the store's setting), by outcome; its count is the append rate.",
+			Buckets: telemetry.LatencyBuckets,
+		}, []string{"log", telemetry.LabelOutcome}),
+	}
+}
+
+// Describe implements prometheus.Collector (the append histogram).
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) { m.appendDuration.Describe(ch) }
+
+// Collect implements prometheus.Collector (the append histogram).
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) { m.appendDuration.Collect(ch) }
+
+// ObserveAppend records one append to log that took d and returned err
+// (nil: outcome success; any error, a version conflict included: error).
+func (m *Metrics) ObserveAppend(log string, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.appendDuration.WithLabelValues(log, telemetry.ErrOutcome(err)).Observe(d.Seconds())
+}
 
 // collector turns a snapshot function into Prometheus samples at scrape time.
 type collector struct {
@@ -26,20 +75,20 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
-func desc(name, help string, labels prometheus.Labels) *prometheus.Desc {
-	return prometheus.NewDesc("wasmesh_eventlog_"+name, help, nil, labels)
+func (m *Metrics) desc(name, help string, variable []string, constant prometheus.Labels) *prometheus.Desc {
+	return prometheus.NewDesc(prometheus.BuildFQName(m.ns, subsystem, name), help, variable, constant)
 }
 
 // FileLog exports a file log's counters, labelled with log="name".
-func FileLog(name string, l *filelog.Log) prometheus.Collector {
+func (m *Metrics) FileLog(name string, l *filelog.Log) prometheus.Collector {
 	lb := prometheus.Labels{"log": name}
-	appends := desc("appends_total", "Appends acknowledged since open.", lb)
-	events := desc("events_total", "Events appended since open.", lb)
-	commits := desc("group_commits_total", "Group commits (one write each).", lb)
-	syncs := desc("fsyncs_total", "fsync calls on segments.", lb)
-	bytes := desc("written_bytes_total", "Bytes written to segments.", lb)
-	head := desc("head_position", "Global position of the last event.", lb)
-	segs := desc("segments", "Segment files.", lb)
+	appends := m.desc("appends_total", "Appends acknowledged since open.", nil, lb)
+	events := m.desc("events_total", "Events appended since open.", nil, lb)
+	commits := m.desc("group_commits_total", "Group commits (one write each).", nil, lb)
+	syncs := m.desc("fsyncs_total", "fsync calls on segments.", nil, lb)
+	bytes := m.desc("written_bytes_total", "Bytes written to segments.", nil, lb)
+	head := m.desc("head_position", "Global position of the last event.", nil, lb)
+	segs := m.desc("segments", "Segment files.", nil, lb)
 	return &collector{
 		descs: []*prometheus.Desc{appends, events, commits, syncs, bytes, head, segs},
 		collect: func(ch chan<- prometheus.Metric) {
@@ -57,9 +106,8 @@ func FileLog(name string, l *filelog.Log) prometheus.Collector {
 
 // SubscriptionLag exports, per named subscriber, how many positions its
 // stored checkpoint is behind the store's head.
-func SubscriptionLag(store eventlog.Store, names ...string) prometheus.Collector {
-	lag := prometheus.NewDesc("wasmesh_eventlog_subscription_lag_positions",
-		"Store head minus the subscriber's stored checkpoint.", []string{"subscription"}, nil)
+func (m *Metrics) SubscriptionLag(store eventlog.Store, names ...string) prometheus.Collector {
+	lag := m.desc("subscription_lag_positions", "Store head minus the subscriber's stored checkpoint.", []string{"subscription"}, nil)
 	return &collector{
 		descs: []*prometheus.Desc{lag},
 		collect: func(ch chan<- prometheus.Metric) {
@@ -81,10 +129,10 @@ func SubscriptionLag(store eventlog.Store, names ...string) prometheus.Collector
 }
 
 // Relay exports an outbox relay's counters, labelled with relay="name".
-func Relay(name string, r *outbox.Relay) prometheus.Collector {
+func (m *Metrics) Relay(name string, r *outbox.Relay) prometheus.Collector {
 	lb := prometheus.Labels{"relay": name}
-	pub := desc("outbox_published_total", "Events published by the outbox relay.", lb)
-	fail := desc("outbox_publish_failures_total", "Failed publish attempts (retried).", lb)
+	pub := m.desc("outbox_published_total", "Events published by the outbox relay.", nil, lb)
+	fail := m.desc("outbox_publish_failures_total", "Failed publish attempts (retried).", nil, lb)
 	return &collector{
 		descs: []*prometheus.Desc{pub, fail},
 		collect: func(ch chan<- prometheus.Metric) {
@@ -97,13 +145,13 @@ func Relay(name string, r *outbox.Relay) prometheus.Collector {
 
 // Replicator exports a replicator's counters and lag, labelled with
 // source="name".
-func Replicator(r *replication.Replicator) prometheus.Collector {
+func (m *Metrics) Replicator(r *replication.Replicator) prometheus.Collector {
 	lb := prometheus.Labels{"source": r.Source}
-	applied := desc("replication_applied_total", "Source events applied to the replica.", lb)
-	conflicts := desc("replication_conflicts_total", "Conflicts met (both sides wrote a stream).", lb)
-	skipped := desc("replication_skipped_total", "Repeated source events skipped.", lb)
-	lagEv := desc("replication_lag_positions", "Source head minus the last applied source position.", lb)
-	lagT := desc("replication_lag_seconds", "Age of the last applied event when it was applied.", lb)
+	applied := m.desc("replication_applied_total", "Source events applied to the replica.", nil, lb)
+	conflicts := m.desc("replication_conflicts_total", "Conflicts met (both sides wrote a stream).", nil, lb)
+	skipped := m.desc("replication_skipped_total", "Repeated source events skipped.", nil, lb)
+	lagEv := m.desc("replication_lag_positions", "Source head minus the last applied source position.", nil, lb)
+	lagT := m.desc("replication_lag_seconds", "Age of the last applied event when it was applied.", nil, lb)
 	return &collector{
 		descs: []*prometheus.Desc{applied, conflicts, skipped, lagEv, lagT},
 		collect: func(ch chan<- prometheus.Metric) {
