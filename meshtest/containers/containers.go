@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/testcontainers/testcontainers-go"
 	tcexec "github.com/testcontainers/testcontainers-go/exec"
@@ -44,7 +45,10 @@ func (engine) Reachable(ctx context.Context) (err error) {
 	}()
 	p, err := testcontainers.NewDockerProvider()
 	if err != nil {
-		return fmt.Errorf("containers: docker provider: %w", err)
+		// testcontainers reports the last place it looked (often "rootless
+		// Docker not found"); say where the usual engine would be too.
+		return fmt.Errorf("containers: no Docker engine found (DOCKER_HOST=%q, no answer at /var/run/docker.sock): %w",
+			os.Getenv("DOCKER_HOST"), err)
 	}
 	defer p.Close()
 	if err := p.Health(ctx); err != nil {
