@@ -105,6 +105,8 @@ func open(dir string, opts []Option) (*Server, provision.Path, error) {
 // removes its container, if it runs in one.
 func (s *Server) Close() {
 	s.stop(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	_ = s.proc.Close()
 }
 
