@@ -13,7 +13,12 @@
 //   - meshtest/meshdtest: a meshd in-process from a YAML string.
 //   - meshtest/servicetest: isolated use of the machine's RabbitMQ (a
 //     vhost), Redis (a key prefix) and PostgreSQL (a schema).
+//   - meshtest/containers: imported for its side effect, lets etcdtest and
+//     servicetest start a container (testcontainers-go) when the machine
+//     lacks the server.
 //
-// Helpers that need a server the machine lacks skip the test, or fail it
-// with what to install when CI=true.
+// Helpers that need a server the machine lacks start it in a container
+// when the test imports meshtest/containers and a Docker engine answers;
+// otherwise they skip the test, or fail it with what to install when
+// CI=true.
 package meshtest

@@ -11,22 +11,19 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wasmesh/wasmesh/meshtest/internal/provision"
 )
 
 // Server is one running (or stopped) single-member etcd.
 type Server struct {
-	bin        string
 	dir        string
 	clientURL  string
-	peerURL    string
-	logPath    string
 	mu         sync.Mutex
-	cmd        *exec.Cmd
-	exited     chan struct{}
-	startCount int
+	proc       provision.Process
+	running    bool
 	withTLS    bool
 	httpClient *http.Client
 
@@ -34,17 +31,18 @@ type Server struct {
 	TLS *TLSFiles
 }
 
-// ErrNoBinary means there is no etcd binary to run; the error wrapping it
-// says how to install one.
+// ErrNoBinary means there is no etcd binary to run (and no container could
+// be started instead); the error wrapping it says how to install one.
 var ErrNoBinary = errors.New("etcdtest: etcd binary not found")
 
 func findBinary() (string, error) {
+	name := "etcd"
 	if p := os.Getenv("ETCD_BIN"); p != "" {
-		return p, nil
+		name = p
 	}
-	p, err := exec.LookPath("etcd")
+	p, err := exec.LookPath(name)
 	if err != nil {
-		return "", fmt.Errorf("%w: install it with `apt-get install -y etcd-server` (or set ETCD_BIN)", ErrNoBinary)
+		return "", fmt.Errorf("%w: no %s (%v): install it with `apt-get install -y etcd-server` (or set ETCD_BIN)", ErrNoBinary, name, err)
 	}
 	return p, nil
 }
@@ -55,19 +53,21 @@ func Binary(t testing.TB) string {
 	t.Helper()
 	p, err := findBinary()
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
+		provision.End(t, provision.CI(), err)
 	}
 	return p
 }
 
 // Start runs a fresh etcd and waits until it serves. It is stopped, and its
-// data removed, at t.Cleanup.
+// data removed, at t.Cleanup. It runs the etcd binary; without one, a
+// container when the test binary imports meshtest/containers and a Docker
+// engine answers; else the test skips, or fails when CI=true.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s, err := launch(Binary(t), filepath.Join(t.TempDir(), "etcd"), opts)
+	s, path, err := open(filepath.Join(t.TempDir(), "etcd"), opts)
+	if path == provision.Missing {
+		provision.End(t, provision.CI(), err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,21 +76,51 @@ func Start(t testing.TB, opts ...Option) *Server {
 }
 
 // New is Start without a test (TestMain, examples): the data goes under
-// dir, and the caller must Close the server. A missing binary is an error
-// wrapping ErrNoBinary.
+// dir, and the caller must Close the server. No binary and no container
+// is an error wrapping ErrNoBinary.
 func New(dir string, opts ...Option) (*Server, error) {
-	bin, err := findBinary()
-	if err != nil {
-		return nil, err
-	}
-	return launch(bin, filepath.Join(dir, "etcd"), opts)
+	s, _, err := open(filepath.Join(dir, "etcd"), opts)
+	return s, err
 }
 
-// Close kills the server (its data dir stays where the caller put it).
-func (s *Server) Close() { s.stop(syscall.SIGKILL) }
+// open decides where etcd runs and starts it there.
+func open(dir string, opts []Option) (*Server, provision.Path, error) {
+	var bin string
+	engine := provision.Registered()
+	path, err := provision.Decide(context.Background(), provision.Probes{
+		Local:  func() (err error) { bin, err = findBinary(); return err },
+		Docker: provision.DockerProbe(engine),
+	})
+	if path == provision.Missing {
+		return nil, path, err
+	}
+	if path == provision.Local {
+		engine = nil
+	}
+	s, err := launch(bin, engine, dir, opts)
+	return s, path, err
+}
 
-func launch(bin, dir string, opts []Option) (*Server, error) {
-	s := &Server{bin: bin, dir: dir}
+// Close kills the server (its data dir stays where the caller put it) and
+// removes its container, if it runs in one.
+func (s *Server) Close() {
+	s.stop(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.proc.Close()
+}
+
+// flags tune etcd for tests: fast elections, warnings only.
+var flags = []string{
+	"--heartbeat-interval", "50",
+	"--election-timeout", "500",
+	"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn",
+}
+
+// launch starts etcd: the binary bin, or a container from engine when it
+// is not nil.
+func launch(bin string, engine provision.Engine, dir string, opts []Option) (*Server, error) {
+	s := &Server{dir: dir}
 	for _, o := range opts {
 		o(s)
 	}
@@ -112,16 +142,26 @@ func launch(bin, dir string, opts []Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	peerPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
 	s.clientURL = scheme + "://127.0.0.1:" + strconv.Itoa(clientPort)
-	s.peerURL = "http://127.0.0.1:" + strconv.Itoa(peerPort)
-	s.logPath = s.dir + ".log"
+	if engine != nil {
+		spec := provision.EtcdSpec{Name: "etcdtest", ClientPort: clientPort, Scheme: scheme, Flags: flags}
+		if s.TLS != nil {
+			spec.CAFile, spec.CertFile, spec.KeyFile = s.TLS.CAFile, s.TLS.ServerCertFile, s.TLS.ServerKeyFile
+		}
+		if s.proc, err = engine.Etcd(spec); err != nil {
+			return nil, fmt.Errorf("etcdtest: container: %w", err)
+		}
+	} else {
+		peerPort, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s.proc = s.binary(bin, "http://127.0.0.1:"+strconv.Itoa(peerPort))
+	}
 	if err := s.start(); err != nil {
-		s.stop(syscall.SIGKILL)
-		return nil, fmt.Errorf("etcdtest: %w\n%s", err, s.logTail())
+		log := s.proc.Log()
+		s.Close()
+		return nil, fmt.Errorf("etcdtest: %w\n%s", err, log)
 	}
 	return s, nil
 }
@@ -132,72 +172,47 @@ func (s *Server) Endpoints() []string { return []string{s.clientURL} }
 // Stop shuts the server down gracefully (SIGTERM) and waits for it.
 func (s *Server) Stop(t testing.TB) {
 	t.Helper()
-	s.stop(syscall.SIGTERM)
+	s.stop(false)
 }
 
 // Kill stops the server abruptly (SIGKILL), as a crash would.
 func (s *Server) Kill(t testing.TB) {
 	t.Helper()
-	s.stop(syscall.SIGKILL)
+	s.stop(true)
 }
 
 // Restart starts a stopped server again with the same data and ports.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	if err := s.start(); err != nil {
-		t.Fatalf("etcdtest: restart: %v\n%s", err, s.logTail())
+		t.Fatalf("etcdtest: restart: %v\n%s", err, s.proc.Log())
 	}
 }
 
+// start starts the process and waits until /health answers OK.
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd != nil {
+	if s.running {
 		return errors.New("already running")
 	}
-	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a first image pull takes a while
+	defer cancel()
+	exited, err := s.proc.Start(ctx)
 	if err != nil {
-		return fmt.Errorf("open log: %w", err)
+		return err
 	}
-	defer logf.Close()
-	args := []string{
-		"--name", "etcdtest",
-		"--data-dir", s.dir,
-		"--listen-client-urls", s.clientURL,
-		"--advertise-client-urls", s.clientURL,
-		"--listen-peer-urls", s.peerURL,
-		"--initial-advertise-peer-urls", s.peerURL,
-		"--initial-cluster", "etcdtest=" + s.peerURL,
-		"--initial-cluster-state", "new",
-		"--heartbeat-interval", "50",
-		"--election-timeout", "500",
-		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn",
-	}
-	if s.TLS != nil {
-		args = append(args, "--cert-file", s.TLS.ServerCertFile, "--key-file", s.TLS.ServerKeyFile,
-			"--trusted-ca-file", s.TLS.CAFile, "--client-cert-auth")
-	}
-	cmd := exec.Command(s.bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	s.cmd, s.exited = cmd, exited
-	s.startCount++
+	s.running = true
 
 	deadline := time.Now().Add(20 * time.Second)
-	client := s.httpClient
 	for {
 		select {
 		case <-exited:
-			s.cmd = nil
+			s.running = false
 			return errors.New("etcd exited during start")
 		default:
 		}
-		resp, err := client.Get(s.clientURL + "/health")
+		resp, err := s.httpClient.Get(s.clientURL + "/health")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -211,28 +226,16 @@ func (s *Server) start() error {
 	}
 }
 
-func (s *Server) stop(sig syscall.Signal) {
+func (s *Server) stop(kill bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
+	if !s.running {
 		return
 	}
-	_ = s.cmd.Process.Signal(sig)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-	}
-	s.cmd = nil
-}
-
-func (s *Server) logTail() string {
-	b, _ := os.ReadFile(s.logPath)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = s.proc.Stop(ctx, kill)
+	s.running = false
 }
 
 func freePort() (int, error) {

@@ -11,8 +11,9 @@
 //
 // Addresses come from the environment (RABBITMQ_URL, RABBITMQCTL,
 // REDIS_ADDR, POSTGRES_DSN) with the usual local defaults. When a server
-// cannot be reached the helper skips the test, or fails it with what to
-// install and start when CI=true.
-//
-// Containers (testcontainers-go) are not started: see the README.
+// cannot be reached and the test binary imports meshtest/containers, the
+// helper starts a container for the call (if a Docker engine answers),
+// sets up the same vhost, prefix or schema on it, and removes it at
+// cleanup. Otherwise it skips the test, or fails it with what to install
+// and start when CI=true.
 package servicetest

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/wasmesh/wasmesh/meshtest/internal/provision"
 )
 
 // PostgresSchema is a test's own schema on a shared database.
@@ -34,9 +36,23 @@ func Postgres(t testing.TB) PostgresSchema {
 
 // NewPostgres is Postgres without a test (TestMain, examples): label goes
 // into the schema's name, and the caller runs cleanup. An unreachable
-// server yields an error wrapping ErrUnavailable.
+// server, with no container instead, yields an error wrapping
+// ErrUnavailable.
 func NewPostgres(label string) (PostgresSchema, func() error, error) {
+	var s PostgresSchema
 	base := env("POSTGRES_DSN", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	cleanup, err := provide(provision.Postgres, base, func(dsn string, _ execFunc) (cleanup func() error, err error) {
+		s, cleanup, err = postgresAt(dsn, label)
+		return cleanup, err
+	})
+	if err != nil {
+		return PostgresSchema{}, nil, err
+	}
+	return s, cleanup, nil
+}
+
+// postgresAt is NewPostgres on the database at base.
+func postgresAt(base, label string) (PostgresSchema, func() error, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os/exec"
+	osexec "os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmesh/wasmesh/meshtest/internal/provision"
 )
 
 // RabbitMQVHost is a test's own virtual host.
@@ -36,9 +38,26 @@ func RabbitMQ(t testing.TB) RabbitMQVHost {
 
 // NewRabbitMQ is RabbitMQ without a test (TestMain, examples): label goes
 // into the vhost's name, and the caller runs cleanup. An unreachable
-// server or a missing rabbitmqctl yields an error wrapping ErrUnavailable.
+// server or a missing rabbitmqctl, with no container instead, yields an
+// error wrapping ErrUnavailable.
 func NewRabbitMQ(label string) (RabbitMQVHost, func() error, error) {
-	base, err := url.Parse(env("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+	var v RabbitMQVHost
+	cleanup, err := provide(provision.RabbitMQ, env("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/"),
+		func(rawURL string, exec execFunc) (cleanup func() error, err error) {
+			v, cleanup, err = rabbitMQAt(rawURL, label, exec)
+			return cleanup, err
+		})
+	if err != nil {
+		return RabbitMQVHost{}, nil, err
+	}
+	return v, cleanup, nil
+}
+
+// rabbitMQAt is NewRabbitMQ on the server at rawURL, managed through exec
+// (rabbitmqctl in a container) or, when exec is nil, the machine's
+// rabbitmqctl.
+func rabbitMQAt(rawURL, label string, exec execFunc) (RabbitMQVHost, func() error, error) {
+	base, err := url.Parse(rawURL)
 	if err != nil {
 		return RabbitMQVHost{}, nil, fmt.Errorf("servicetest: RABBITMQ_URL: %w", err)
 	}
@@ -54,17 +73,23 @@ func NewRabbitMQ(label string) (RabbitMQVHost, func() error, error) {
 	}
 	c.Close()
 	ctl := env("RABBITMQCTL", "rabbitmqctl")
-	if _, err := exec.LookPath(ctl); err != nil {
-		return RabbitMQVHost{}, nil, fmt.Errorf("%w: %s not found (%v): it comes with the rabbitmq-server package; "+
-			"run the tests where it can manage the server, or set RABBITMQCTL", ErrUnavailable, ctl, err)
+	if exec == nil {
+		if _, err := osexec.LookPath(ctl); err != nil {
+			return RabbitMQVHost{}, nil, fmt.Errorf("%w: %s not found (%v): it comes with the rabbitmq-server package; "+
+				"run the tests where it can manage the server, or set RABBITMQCTL", ErrUnavailable, ctl, err)
+		}
+		exec = localExec
+	} else {
+		ctl = "rabbitmqctl"
 	}
+	run := func(args ...string) error { return rabbitmqctl(exec, ctl, args...) }
 	vhost := uniqueName(label, "-", 100)
-	if err := rabbitmqctl(ctl, "add_vhost", vhost); err != nil {
+	if err := run("add_vhost", vhost); err != nil {
 		return RabbitMQVHost{}, nil, fmt.Errorf("%w: cannot create a vhost (rabbitmqctl needs root or the server's Erlang cookie): %v",
 			ErrUnavailable, err)
 	}
-	cleanup := func() error { return rabbitmqctl(ctl, "delete_vhost", vhost) }
-	if err := rabbitmqctl(ctl, "set_permissions", "-p", vhost, base.User.Username(), ".*", ".*", ".*"); err != nil {
+	cleanup := func() error { return run("delete_vhost", vhost) }
+	if err := run("set_permissions", "-p", vhost, base.User.Username(), ".*", ".*", ".*"); err != nil {
 		_ = cleanup()
 		return RabbitMQVHost{}, nil, err
 	}
@@ -74,10 +99,15 @@ func NewRabbitMQ(label string) (RabbitMQVHost, func() error, error) {
 	return RabbitMQVHost{URL: u.String(), VHost: vhost}, cleanup, nil
 }
 
-func rabbitmqctl(ctl string, args ...string) error {
+// localExec runs a command on the machine.
+func localExec(ctx context.Context, cmd ...string) ([]byte, error) {
+	return osexec.CommandContext(ctx, cmd[0], cmd[1:]...).CombinedOutput()
+}
+
+func rabbitmqctl(exec execFunc, ctl string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, ctl, args...).CombinedOutput()
+	out, err := exec(ctx, append([]string{ctl}, args...)...)
 	if err != nil {
 		return fmt.Errorf("servicetest: rabbitmqctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/wasmesh/wasmesh/meshtest/internal/provision"
 )
 
 // RedisPrefix is a test's own key space on a shared Redis.
@@ -38,10 +40,22 @@ func Redis(t testing.TB) RedisPrefix {
 }
 
 // NewRedis is Redis without a test (TestMain, examples): label goes into
-// the prefix, and the caller runs cleanup. An unreachable server yields
-// an error wrapping ErrUnavailable.
+// the prefix, and the caller runs cleanup. An unreachable server, with no
+// container instead, yields an error wrapping ErrUnavailable.
 func NewRedis(label string) (RedisPrefix, func() error, error) {
-	addr := env("REDIS_ADDR", "127.0.0.1:6379")
+	var r RedisPrefix
+	cleanup, err := provide(provision.Redis, env("REDIS_ADDR", "127.0.0.1:6379"), func(addr string, _ execFunc) (cleanup func() error, err error) {
+		r, cleanup, err = redisAt(addr, label)
+		return cleanup, err
+	})
+	if err != nil {
+		return RedisPrefix{}, nil, err
+	}
+	return r, cleanup, nil
+}
+
+// redisAt is NewRedis on the server at addr.
+func redisAt(addr, label string) (RedisPrefix, func() error, error) {
 	unreachable := func(err error) error {
 		return fmt.Errorf("%w: Redis is not reachable at %s (%v): install and start it "+
 			"(apt-get install -y redis-server && service redis-server start) or set REDIS_ADDR", ErrUnavailable, addr, err)

@@ -1,17 +1,23 @@
 package servicetest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/wasmesh/wasmesh/meshtest/internal/provision"
 )
 
-// ErrUnavailable means the server cannot be reached or managed; the error
-// wrapping it says what to install or start. The testing.TB helpers turn
-// it into a skip, or a failure when CI=true.
+// ErrUnavailable means the server cannot be reached or managed, and no
+// container could be started instead; the error wrapping it says what to
+// install or start. The testing.TB helpers turn it into a skip, or a
+// failure when CI=true.
 var ErrUnavailable = errors.New("servicetest: server unavailable")
 
 // require turns an error from a New function into the test's outcome.
@@ -38,10 +44,49 @@ func cleanupIn(t testing.TB, cleanup func() error) {
 // CI=true (CI must run every test), a skip otherwise.
 func unavailable(t testing.TB, format string, args ...any) {
 	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
+	provision.End(t, provision.CI(), fmt.Errorf(format, args...))
+}
+
+// execFunc runs a command beside the server (rabbitmqctl in its
+// container); nil for the machine's own server.
+type execFunc func(ctx context.Context, cmd ...string) ([]byte, error)
+
+// provide runs setup on the machine's server at url. When that server is
+// unavailable (setup's error wraps ErrUnavailable), the test binary
+// imports meshtest/containers and a Docker engine answers, it starts a
+// container for this call instead, runs setup on it, and the returned
+// cleanup also removes the container.
+func provide(svc provision.Service, url string, setup func(url string, exec execFunc) (func() error, error)) (func() error, error) {
+	var cleanup func() error
+	var setupErr error
+	engine := provision.Registered()
+	path, err := provision.Decide(context.Background(), provision.Probes{
+		Local: func() error {
+			cleanup, setupErr = setup(url, nil)
+			if errors.Is(setupErr, ErrUnavailable) {
+				return setupErr
+			}
+			return nil // usable; any other error is the caller's
+		},
+		Docker: provision.DockerProbe(engine),
+	})
+	switch path {
+	case provision.Local:
+		return cleanup, setupErr
+	case provision.Missing:
+		return nil, err
 	}
-	t.Skipf(format, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a first image pull takes a while
+	defer cancel()
+	srv, err := engine.Service(ctx, svc)
+	if err != nil {
+		return nil, fmt.Errorf("servicetest: %s container: %w", svc, err)
+	}
+	cleanup, err = setup(srv.URL, srv.Exec)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("servicetest: on %s: %w", srv.What, err), srv.Close())
+	}
+	return func() error { return errors.Join(cleanup(), srv.Close()) }, nil
 }
 
 func env(name, def string) string {
