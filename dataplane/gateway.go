@@ -19,7 +19,6 @@ import (
 	"github.com/wasmesh/wasmesh/brokers/middleware"
 	"github.com/wasmesh/wasmesh/conf"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // messaging is the gateway's runtime: broker connections kept by name
@@ -213,12 +212,7 @@ func (m *messaging) run(ctx context.Context, s *Server, sub conf.Subscription, b
 		}
 		return fmt.Errorf("app answered %d", code)
 	}
-	var tracer trace.Tracer
-	if tr := s.trace.get(); tr != nil {
-		tracer = tr
-	} else {
-		tracer = noop.NewTracerProvider().Tracer("")
-	}
+	tracer := s.trace.live()
 	h := brokers.Chain(
 		middleware.Recover(m.log),
 		middleware.CorrelationID(),
