@@ -172,7 +172,7 @@ clusters:
 
 	// The scrape must reach every part this test configured, or the
 	// check below proves less than it says.
-	for _, want := range []string{"meshd_route_requests_total", "meshd_cluster_upstream_requests_total", "meshd_broker_published_total", "wasmesh_discovery_instances"} {
+	for _, want := range []string{"meshd_route_requests_total", "meshd_cluster_upstream_requests_total", "meshd_messaging_client_sent_messages_total", "wasmesh_discovery_instances"} {
 		if fams[want] == nil || len(fams[want].GetMetric()) == 0 {
 			t.Errorf("/metrics has no %s series; the test's traffic did not reach that part", want)
 		}
@@ -230,7 +230,7 @@ func docLine(t *testing.T, n int) string {
 
 // namespaced are prefixes the code builds from a namespace and subsystem
 // (prometheus Opts or a helper), so the source holds only the tail.
-var namespaced = []string{"meshd_broker_", "wasmesh_discovery_", "wasmesh_eventlog_"}
+var namespaced = []string{"meshd_messaging_", "wasmesh_discovery_", "wasmesh_eventlog_"}
 
 // TestMetricsDocNamesExistInCode checks the other direction for parts a
 // meshd scrape does not reach (SDK, event log, identity, xDS): every name

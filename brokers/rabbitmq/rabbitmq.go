@@ -51,7 +51,7 @@ type Options struct {
 	// is requeued by RabbitMQ.
 	DrainTimeout brokers.Duration `json:"drainTimeout,omitempty"`
 	// LagInterval is how often a subscription reports its queue's ready
-	// message count as the consumer_lag gauge (default 15s; negative: never).
+	// message count as the consumer_lag_messages gauge (default 15s; negative: never).
 	LagInterval brokers.Duration `json:"lagInterval,omitempty"`
 	// ConnectionName is shown by rabbitmqctl list_connections (default "wasmesh-<name>").
 	ConnectionName string `json:"connectionName,omitempty"`
