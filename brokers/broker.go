@@ -38,6 +38,11 @@ type Broker interface {
 	// Features says what the adapter guarantees; callers and the conformance
 	// suite adapt to it.
 	Features() Features
+	// System names the kind of broker (SystemRabbitMQ, SystemKafka,
+	// SystemRedis, SystemMemory): the messaging_system metric label and the
+	// messaging.system attribute of spans, so a trace or a dashboard says
+	// which kind of broker a named connection is.
+	System() string
 	// Close stops accepting publishes, waits for publishes in flight to be
 	// confirmed, ends every subscription (closing their channels) and
 	// releases the connection. It returns when done or when ctx expires.

@@ -3,6 +3,7 @@ package brokers
 import (
 	"context"
 	"sync/atomic"
+	"time"
 )
 
 // Acknowledger settles one delivery with its broker. Adapters implement it;
@@ -27,6 +28,8 @@ type Delivery struct {
 
 	ack     Acknowledger
 	settled atomic.Bool
+	dead    atomic.Bool
+	series  *consumerSeries // nil without metrics (Recorder.NewDelivery sets it)
 }
 
 // NewDelivery is for adapters: it binds a message to the Acknowledger that
@@ -43,7 +46,11 @@ func (d *Delivery) Ack(ctx context.Context) error {
 	if !d.settled.CompareAndSwap(false, true) {
 		return ErrSettled
 	}
-	return d.ack.Ack(ctx)
+	err := d.ack.Ack(ctx)
+	if err == nil && d.series != nil {
+		d.countSettled(d.series.ack)
+	}
+	return err
 }
 
 // Nack tells the broker the message was not handled. With requeue it is
@@ -53,7 +60,36 @@ func (d *Delivery) Nack(ctx context.Context, requeue bool) error {
 	if !d.settled.CompareAndSwap(false, true) {
 		return ErrSettled
 	}
-	return d.ack.Nack(ctx, requeue)
+	err := d.ack.Nack(ctx, requeue)
+	if err == nil && d.series != nil {
+		d.countSettled(d.series.nack)
+	}
+	return err
+}
+
+// MarkDeadLettered records that the client moved this message to a
+// dead-letter destination (middleware.DeadLetter, the Kafka adapter's DLQ
+// topic), so that the Ack or Nack settling it counts in the metrics as
+// settled by dead_letter, and its processing as failed, instead of as an
+// ordinary ack. Call it before settling; it changes nothing else.
+func (d *Delivery) MarkDeadLettered() { d.dead.Store(true) }
+
+// DeadLettered reports whether MarkDeadLettered was called.
+func (d *Delivery) DeadLettered() bool { return d.dead.Load() }
+
+func (d *Delivery) countSettled(c interface{ Inc() }) {
+	if d.dead.Load() {
+		c = d.series.dead
+	}
+	c.Inc()
+}
+
+// observeProcess records how long the handler ran for d, as failed when
+// it returned an error or dead-lettered the message.
+func (d *Delivery) observeProcess(took time.Duration, herr error) {
+	if d.series != nil {
+		d.series.process[outcomeIndex(herr != nil || d.dead.Load())].Observe(took.Seconds())
+	}
 }
 
 // Settled reports whether Ack or Nack was already called.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // Handler processes one delivery. Returning nil acks it; returning an error
@@ -41,6 +42,9 @@ type ServeOptions struct {
 // cancelled or the broker closes, settling each delivery from h's result.
 // It returns after every handler in flight has returned. The error is nil
 // on a normal stop (ctx cancelled or broker closed), or the Subscribe error.
+// Serve is where every adapter's deliveries meet their handler, so it is
+// what times them: messaging_process_duration_seconds, for adapters
+// opened with Metrics.
 func Serve(ctx context.Context, s Subscriber, topic string, opts SubscribeOptions, h Handler, so ServeOptions) error {
 	ch, err := s.Subscribe(ctx, topic, opts)
 	if err != nil {
@@ -67,7 +71,9 @@ func Serve(ctx context.Context, s Subscriber, topic string, opts SubscribeOption
 }
 
 func settle(ctx context.Context, d *Delivery, h Handler, log *slog.Logger) {
+	start := time.Now()
 	herr := h(ctx, d)
+	d.observeProcess(time.Since(start), herr)
 	// Settle even when ctx was cancelled mid-handler: the broker should learn
 	// the outcome, and a dead context would make the ack fail for nothing.
 	sctx := context.WithoutCancel(ctx)

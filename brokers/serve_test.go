@@ -4,14 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wasmesh/wasmesh/brokers"
 	"github.com/wasmesh/wasmesh/brokers/memory"
+	"github.com/wasmesh/wasmesh/brokers/middleware"
 )
 
 func TestServeSettlesFromHandlerResult(t *testing.T) {
@@ -54,7 +56,7 @@ func TestServeSettlesFromHandlerResult(t *testing.T) {
 		}, brokers.ServeOptions{})
 	}()
 	deadline := time.Now().Add(5 * time.Second)
-	for testutil.ToFloat64(metricVec(t, metrics, "test_broker_acked_total")) < 2 && time.Now().Before(deadline) {
+	for gather(t, metrics)[settled("mem", "t", brokers.OpAck)] < 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	cancel()
@@ -65,11 +67,22 @@ func TestServeSettlesFromHandlerResult(t *testing.T) {
 	if n := b.(*memory.Broker).Pending("t", ""); n != 0 {
 		t.Fatalf("a permanently failed message was requeued (%d pending)", n)
 	}
-	if got := testutil.ToFloat64(metricVec(t, metrics, "test_broker_nacked_total")); got != 2 {
-		t.Fatalf("nacked %v, want 2", got)
+	lbl := `broker="mem",messaging_destination_name="t",messaging_system="memory"`
+	want := map[string]float64{
+		settled("mem", "t", brokers.OpAck):                                             2,
+		settled("mem", "t", brokers.OpNack):                                            2,
+		"test_messaging_client_consumed_messages_total{" + lbl + "}":                   4,
+		"test_messaging_process_duration_seconds_count{" + lbl + `,outcome="success"}`: 2,
+		"test_messaging_process_duration_seconds_count{" + lbl + `,outcome="error"}`:   2,
+		"test_messaging_client_sent_messages_total{" + lbl + `,outcome="success"}`:     3,
+		`test_messaging_client_operation_duration_seconds_count{broker="mem",messaging_destination_name="t",messaging_operation_name="publish",messaging_system="memory",outcome="success"}`: 1,
+		`test_messaging_broker_connected{broker="mem",messaging_system="memory"}`:                                                                                                            1,
 	}
-	if got := testutil.ToFloat64(metricVec(t, metrics, "test_broker_published_total")); got != 3 {
-		t.Fatalf("published %v, want 3", got)
+	got := gather(t, metrics)
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
 	}
 	if err := set.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -79,9 +92,14 @@ func TestServeSettlesFromHandlerResult(t *testing.T) {
 	}
 }
 
-// metricVec returns a collector holding just the series named name, summed
-// over labels, for testutil.ToFloat64.
-func metricVec(t *testing.T, m *brokers.Metrics, name string) prometheus.Collector {
+func settled(broker, topic, op string) string {
+	return `test_messaging_client_settled_messages_total{broker="` + broker + `",messaging_destination_name="` + topic +
+		`",messaging_operation_name="` + op + `",messaging_system="memory"}`
+}
+
+// gather scrapes m and returns every series as name{labels sorted} →
+// value; a histogram gives its _count.
+func gather(t *testing.T, m *brokers.Metrics) map[string]float64 {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	if err := reg.Register(m); err != nil {
@@ -91,18 +109,113 @@ func metricVec(t *testing.T, m *brokers.Metrics, name string) prometheus.Collect
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := 0.0
+	out := map[string]float64{}
 	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, mm := range mf.GetMetric() {
-				sum += mm.GetCounter().GetValue()
+		for _, mm := range mf.GetMetric() {
+			var ls []string
+			for _, lp := range mm.GetLabel() {
+				ls = append(ls, lp.GetName()+`="`+lp.GetValue()+`"`)
+			}
+			sort.Strings(ls)
+			key := "{" + strings.Join(ls, ",") + "}"
+			switch {
+			case mm.GetHistogram() != nil:
+				out[mf.GetName()+"_count"+key] = float64(mm.GetHistogram().GetSampleCount())
+			case mm.GetCounter() != nil:
+				out[mf.GetName()+key] = mm.GetCounter().GetValue()
+			case mm.GetGauge() != nil:
+				out[mf.GetName()+key] = mm.GetGauge().GetValue()
 			}
 		}
 	}
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "sum"})
-	g.Set(sum)
-	return g
+	return out
 }
+
+// A delivery the DeadLetter middleware moves to the dead-letter topic is
+// settled once, as dead_letter (not also as ack), and its processing
+// counts as failed.
+func TestDeadLetterSettlementMetrics(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	metrics := brokers.NewMetrics("test")
+	b := memory.New(memory.Options{Name: "mem", Metrics: metrics})
+	defer b.Close(context.Background())
+	if err := b.Publish(ctx, "t", brokers.NewMessage([]byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	h := brokers.Chain(middleware.DeadLetter(b, "t.dlq", middleware.DeadLetterOptions{MaxAttempts: 1}))(
+		func(context.Context, *brokers.Delivery) error { return errors.New("no") })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = brokers.Serve(ctx, b, "t", brokers.SubscribeOptions{}, h, brokers.ServeOptions{})
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for gather(t, metrics)[settled("mem", "t", brokers.OpDeadLetter)] < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	got := gather(t, metrics)
+	lbl := `broker="mem",messaging_destination_name="t",messaging_system="memory"`
+	for k, v := range map[string]float64{
+		settled("mem", "t", brokers.OpDeadLetter):                                    1,
+		settled("mem", "t", brokers.OpAck):                                           0,
+		settled("mem", "t", brokers.OpNack):                                          0,
+		"test_messaging_process_duration_seconds_count{" + lbl + `,outcome="error"}`: 1,
+		`test_messaging_client_sent_messages_total{broker="mem",messaging_destination_name="t.dlq",messaging_system="memory",outcome="success"}`: 1,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
+
+// A failed publish counts its messages and its duration as errors.
+func TestPublishFailureMetrics(t *testing.T) {
+	metrics := brokers.NewMetrics("test")
+	b := memory.New(memory.Options{Name: "mem", Metrics: metrics})
+	defer b.Close(context.Background())
+	b.FailPublishes(1, nil)
+	if err := b.Publish(context.Background(), "t", brokers.NewMessage(nil), brokers.NewMessage(nil)); err == nil {
+		t.Fatal("injected failure did not fail the publish")
+	}
+	got := gather(t, metrics)
+	lbl := `broker="mem",messaging_destination_name="t",messaging_system="memory"`
+	for k, v := range map[string]float64{
+		"test_messaging_client_sent_messages_total{" + lbl + `,outcome="error"}`:                                                                                                           2,
+		"test_messaging_client_sent_messages_total{" + lbl + `,outcome="success"}`:                                                                                                         0,
+		`test_messaging_client_operation_duration_seconds_count{broker="mem",messaging_destination_name="t",messaging_operation_name="publish",messaging_system="memory",outcome="error"}`: 1,
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+}
+
+// A nil *Metrics, and the nil *Recorder it gives, record nothing and do
+// not panic: adapters call them unconditionally.
+func TestNilMetricsRecordNothing(t *testing.T) {
+	var m *brokers.Metrics
+	r := m.For("b", brokers.SystemMemory)
+	if r.Enabled() {
+		t.Fatal("nil metrics gave an enabled recorder")
+	}
+	r.Published("t", 1, time.Now(), nil)
+	r.SetLag("t", "g", 0, 1)
+	r.SetConnected(true)
+	d := r.NewDelivery("t", brokers.NewMessage(nil), 1, nopAck{})
+	r.Consumed(d)
+	d.MarkDeadLettered()
+	if err := d.Ack(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type nopAck struct{}
+
+func (nopAck) Ack(context.Context) error        { return nil }
+func (nopAck) Nack(context.Context, bool) error { return nil }
 
 func TestOpenAllRejectsDuplicatesAndBadOptions(t *testing.T) {
 	ctx := context.Background()

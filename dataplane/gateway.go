@@ -19,7 +19,6 @@ import (
 	"github.com/wasmesh/wasmesh/brokers/middleware"
 	"github.com/wasmesh/wasmesh/conf"
 	"go.opentelemetry.io/otel/trace"
-	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // messaging is the gateway's runtime: broker connections kept by name
@@ -213,17 +212,13 @@ func (m *messaging) run(ctx context.Context, s *Server, sub conf.Subscription, b
 		}
 		return fmt.Errorf("app answered %d", code)
 	}
-	var tracer trace.Tracer
-	if tr := s.trace.get(); tr != nil {
-		tracer = tr
-	} else {
-		tracer = noop.NewTracerProvider().Tracer("")
-	}
+	tracer := s.trace.live()
 	h := brokers.Chain(
 		middleware.Recover(m.log),
 		middleware.CorrelationID(),
 		middleware.Trace(tracer),
-		middleware.DeadLetter(b, sub.DeadLetterTopic, middleware.DeadLetterOptions{MaxAttempts: sub.MaxAttempts, Metrics: m.metrics, Broker: sub.Broker}),
+		// The dead-letter publish is a producer span under the delivery's.
+		middleware.DeadLetter(middleware.TracePublisher(b, tracer), sub.DeadLetterTopic, middleware.DeadLetterOptions{MaxAttempts: sub.MaxAttempts}),
 		middleware.Retry(middleware.RetryOptions{MaxAttempts: sub.MaxAttempts, Base: sub.Backoff.Base.D(), Max: sub.Backoff.Max.D()}),
 		middleware.Timeout(sub.Timeout.D()),
 	)(deliver)
@@ -251,7 +246,10 @@ func (m *messaging) run(ctx context.Context, s *Server, sub conf.Subscription, b
 
 // publish is the gateway's POST: decode the CloudEvent(s), publish, and
 // say how it went as an HTTP status. 204 only once the broker confirmed.
-func (m *messaging) publish(ctx context.Context, method, broker, topic string, header func(string) string, body []byte) (int, string) {
+// With tracing on (tracer not nil) the publish is a producer span, child
+// of the span in ctx, whose trace context the messages carry to their
+// consumers (middleware.TracePublisher, the one place that writes it).
+func (m *messaging) publish(ctx context.Context, tracer trace.Tracer, method, broker, topic string, header func(string) string, body []byte) (int, string) {
 	if method != http.MethodPost {
 		return http.StatusMethodNotAllowed, "publish with POST\n"
 	}
@@ -266,7 +264,11 @@ func (m *messaging) publish(ctx context.Context, method, broker, topic string, h
 	if err != nil {
 		return http.StatusBadRequest, err.Error() + "\n"
 	}
-	if err := b.Publish(ctx, topic, msgs...); err != nil {
+	var pub brokers.Publisher = b
+	if tracer != nil {
+		pub = middleware.TracePublisher(b, tracer)
+	}
+	if err := pub.Publish(ctx, topic, msgs...); err != nil {
 		switch {
 		case errors.Is(err, brokers.ErrBadInput):
 			return http.StatusBadRequest, err.Error() + "\n"
@@ -299,7 +301,9 @@ func publishTarget(rt *routeSnap, path string) (string, string, bool) {
 	return "", "", false
 }
 
-func (s *Server) publishFast(ctx *fasthttp.RequestCtx, rt *routeSnap) {
+// publishFast serves a publish route on the HTTP/1 path. tt, nil without
+// tracing, carries the request's server span, the parent of the publish.
+func (s *Server) publishFast(ctx *fasthttp.RequestCtx, rt *routeSnap, tt *tryTracer) {
 	broker, topic, ok := publishTarget(rt, string(ctx.Path()))
 	if !ok {
 		localReply(ctx, http.StatusNotFound, "publish to PREFIX/{broker}/{topic}\n")
@@ -309,9 +313,14 @@ func (s *Server) publishFast(ctx *fasthttp.RequestCtx, rt *routeSnap) {
 		localReply(ctx, http.StatusRequestEntityTooLarge, "message too large\n")
 		return
 	}
-	pctx, cancel := context.WithTimeout(context.Background(), rt.timeout)
+	// Not the RequestCtx: fasthttp reuses it once the handler returns.
+	base, tracer := context.Background(), trace.Tracer(nil)
+	if tt != nil {
+		base, tracer = tt.parent, tt.tr
+	}
+	pctx, cancel := context.WithTimeout(base, rt.timeout)
 	defer cancel()
-	status, msg := s.msg.publish(pctx, string(ctx.Method()), broker, topic, func(name string) string {
+	status, msg := s.msg.publish(pctx, tracer, string(ctx.Method()), broker, topic, func(name string) string {
 		return string(ctx.Request.Header.Peek(name))
 	}, ctx.Request.Body())
 	if status == http.StatusNoContent {
@@ -323,7 +332,9 @@ func (s *Server) publishFast(ctx *fasthttp.RequestCtx, rt *routeSnap) {
 
 const maxPublishBody = 8 << 20
 
-func (s *Server) publishHTTP(rw *respWriter, r *http.Request, rt *routeSnap) {
+// publishHTTP serves a publish route on the HTTP/2 path; tt as for
+// publishFast.
+func (s *Server) publishHTTP(rw *respWriter, r *http.Request, rt *routeSnap, tt *tryTracer) {
 	broker, topic, ok := publishTarget(rt, r.URL.Path)
 	if !ok {
 		rw.local(http.StatusNotFound, "publish to PREFIX/{broker}/{topic}\n", grpcUnimplemented)
@@ -338,9 +349,13 @@ func (s *Server) publishHTTP(rw *respWriter, r *http.Request, rt *routeSnap) {
 		rw.local(http.StatusRequestEntityTooLarge, "message too large\n", grpcResourceExhausted)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), rt.timeout)
+	ctx, tracer := r.Context(), trace.Tracer(nil)
+	if tt != nil {
+		ctx, tracer = trace.ContextWithSpan(ctx, trace.SpanFromContext(tt.parent)), tt.tr
+	}
+	ctx, cancel := context.WithTimeout(ctx, rt.timeout)
 	defer cancel()
-	status, msg := s.msg.publish(ctx, r.Method, broker, topic, r.Header.Get, body)
+	status, msg := s.msg.publish(ctx, tracer, r.Method, broker, topic, r.Header.Get, body)
 	if status == http.StatusNoContent {
 		rw.WriteHeader(status)
 		return
@@ -361,7 +376,7 @@ func (s *Server) adminPublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	status, msg := s.msg.publish(r.Context(), http.MethodPost, q.Get("broker"), q.Get("topic"), r.Header.Get, body)
+	status, msg := s.msg.publish(r.Context(), s.trace.get(), http.MethodPost, q.Get("broker"), q.Get("topic"), r.Header.Get, body)
 	if status == http.StatusNoContent {
 		w.WriteHeader(status)
 		return

@@ -101,7 +101,7 @@ func (s *Server) handleHTTP(l *listener, w http.ResponseWriter, r *http.Request)
 	case rt.redirect != nil:
 		s.redirectHTTP(rw, r, rt)
 	case rt.cfg.Publish != nil:
-		s.publishHTTP(rw, r, rt)
+		s.publishHTTP(rw, r, rt, tt)
 	case rt.cfg.JWKS != nil:
 		rw.Header().Set("Content-Type", "application/json")
 		rw.Write(s.tokens.jwks())

@@ -88,7 +88,7 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 	case rt.redirect != nil:
 		s.redirect(ctx, rt)
 	case rt.cfg.Publish != nil:
-		s.publishFast(ctx, rt)
+		s.publishFast(ctx, rt, tt)
 	case rt.cfg.Events != nil:
 		s.eventsFast(ctx, rt, tt)
 	case rt.cfg.JWKS != nil:

@@ -18,6 +18,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // tracing is meshd's OpenTelemetry side: a span for every inbound request
@@ -110,6 +112,27 @@ func (t *tracing) get() trace.Tracer {
 		return *p
 	}
 	return nil
+}
+
+// live returns a tracer that starts each span with the tracer of the
+// config in force (a no-op one while tracing is off). Subscriptions hold
+// it for their lifetime, so they follow tracing being turned on, off or
+// pointed elsewhere by a reload, and do not depend on being started after
+// the tracing part of the same Apply.
+func (t *tracing) live() trace.Tracer { return liveTracer{t: t} }
+
+type liveTracer struct {
+	embedded.Tracer
+	t *tracing
+}
+
+var noopTracer = noop.NewTracerProvider().Tracer("")
+
+func (l liveTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if tr := l.t.get(); tr != nil {
+		return tr.Start(ctx, name, opts...)
+	}
+	return noopTracer.Start(ctx, name, opts...)
 }
 
 func (t *tracing) close(ctx context.Context) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	collectorpb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -125,5 +126,97 @@ clusters:
 		if p := parent(s); p != clientSpan && byID[p] == nil {
 			t.Errorf("orphan span %q (parent %s not exported)", s.GetName(), p)
 		}
+	}
+}
+
+// TestTraceThroughGatewayPublish publishes through a publish route with a
+// traceparent and follows the message to the app a subscription delivers
+// it to: the route's server span, the producer span of the publish, the
+// consumer span of the delivery and the delivery request's spans form
+// one trace, each hop the child of the one before.
+func TestTraceThroughGatewayPublish(t *testing.T) {
+	otlp := startOTLP(t)
+	a := startApp(t, func(int) int { return 200 })
+	_, url := startMeshd(t, fmt.Sprintf(`
+logging: {access_log: false}
+drain_grace: 1ms
+tracing: {otlp_endpoint: %s, service_name: meshd}
+brokers:
+  - {name: mem, type: memory}
+listeners:
+  - name: ingress
+    address: 127.0.0.1:0
+    routes:
+      - {name: pub, match: {prefix: /v1/publish/}, publish: {}}
+      - {name: events, match: {prefix: /events/}, cluster: app}
+clusters:
+  - {name: app, endpoints: [{address: %s}]}
+subscriptions:
+  - {name: to-app, broker: mem, topic: orders, deliver: {listener: ingress, path: /events/orders}}
+`, otlp.addr, a.addr))
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	const clientSpan = "00f067aa0ba902b7"
+	code, body := post(t, url+"/v1/publish/mem/orders", `{"id":42}`, "Content-Type", "application/json",
+		"ce-id", "evt-1", "ce-source", "/shop", "ce-type", "order.created", "ce-specversion", "1.0",
+		"traceparent", "00-"+traceID+"-"+clientSpan+"-01")
+	if code != 204 {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	waitFor(t, "the delivery", func() bool { return a.deliveries() == 1 })
+	names := []string{"POST pub", "publish orders", "process orders", "POST events", "upstream app"}
+	find := func(name string) *tracepb.Span {
+		for _, s := range otlp.snapshot() {
+			if s.GetName() == name {
+				return s
+			}
+		}
+		return nil
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for missing := names; len(missing) > 0; {
+		missing = nil
+		for _, n := range names {
+			if find(n) == nil {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) > 0 && time.Now().After(deadline) {
+			var seen []string
+			for _, s := range otlp.snapshot() {
+				seen = append(seen, s.GetName())
+			}
+			t.Fatalf("no spans %q; exported: %q", missing, seen)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	id := func(s *tracepb.Span) string { return hex.EncodeToString(s.GetSpanId()) }
+	parent := func(s *tracepb.Span) string { return hex.EncodeToString(s.GetParentSpanId()) }
+	want := clientSpan
+	for _, n := range names {
+		s := find(n)
+		if got := hex.EncodeToString(s.GetTraceId()); got != traceID {
+			t.Errorf("span %q in trace %s, want %s", n, got, traceID)
+		}
+		if parent(s) != want {
+			t.Errorf("span %q has parent %s, want %s (the hop before)", n, parent(s), want)
+		}
+		want = id(s)
+	}
+	producer := find("publish orders")
+	if producer.GetKind() != tracepb.Span_SPAN_KIND_PRODUCER {
+		t.Errorf("publish span kind %s", producer.GetKind())
+	}
+	attrs := map[string]string{}
+	for _, kv := range producer.GetAttributes() {
+		attrs[kv.GetKey()] = kv.GetValue().GetStringValue()
+	}
+	if attrs["messaging.system"] != "memory" || attrs["messaging.destination.name"] != "orders" ||
+		attrs["messaging.operation.name"] != "publish" || attrs["messaging.message.id"] != "evt-1" {
+		t.Errorf("publish span attributes %v", attrs)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if tp := a.got[0].Get("Traceparent"); !strings.Contains(tp, traceID) {
+		t.Errorf("the app got traceparent %q, not in trace %s", tp, traceID)
 	}
 }

@@ -187,7 +187,7 @@ clusters:
 
 	// The scrape must reach every part this test configured, or the
 	// check below proves less than it says.
-	for _, want := range []string{"meshd_http_server_request_duration_seconds", "meshd_http_client_request_duration_seconds", "meshd_broker_published_total", "meshd_discovery_instances", "meshd_eventlog_append_duration_seconds", "meshd_eventlog_appends_total"} {
+	for _, want := range []string{"meshd_http_server_request_duration_seconds", "meshd_http_client_request_duration_seconds", "meshd_messaging_client_sent_messages_total", "meshd_messaging_client_operation_duration_seconds", "meshd_discovery_instances", "meshd_eventlog_append_duration_seconds", "meshd_eventlog_appends_total"} {
 		if fams[want] == nil || len(fams[want].GetMetric()) == 0 {
 			t.Errorf("/metrics has no %s series; the test's traffic did not reach that part", want)
 		}
@@ -291,7 +291,7 @@ func docLine(t *testing.T, n int) string {
 
 // namespaced are prefixes the code builds from a namespace and subsystem
 // (prometheus Opts or a helper), so the source holds only the tail.
-var namespaced = []string{"meshd_broker_", "meshd_discovery_", "meshd_audit_", "meshd_certificate_", "meshd_eventlog_", "wasmesh_eventlog_", "wasmesh_"}
+var namespaced = []string{"meshd_messaging_", "meshd_discovery_", "meshd_audit_", "meshd_certificate_", "meshd_eventlog_", "wasmesh_eventlog_", "wasmesh_"}
 
 // TestMetricsDocNamesExistInCode checks the other direction for parts a
 // meshd scrape does not reach (SDK, event log, identity, xDS): every name

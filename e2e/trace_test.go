@@ -78,7 +78,8 @@ func needRabbit(t *testing.T) {
 }
 
 // gsvc is service 2: a gRPC server that publishes what it is asked to
-// RabbitMQ, carrying the trace in the message.
+// RabbitMQ through middleware.TracePublisher, so the publish is a producer
+// span and the message carries the trace.
 type gsvc struct {
 	testgrpc.TestServiceServer
 	pub   brokers.Publisher
@@ -87,7 +88,6 @@ type gsvc struct {
 
 func (g *gsvc) UnaryCall(ctx context.Context, in *testgrpc.SimpleRequest) (*testgrpc.SimpleResponse, error) {
 	msg := brokers.NewMessage([]byte(`{"order":42}`))
-	middleware.InjectTrace(ctx, msg)
 	if err := g.pub.Publish(ctx, g.topic, msg); err != nil {
 		return nil, err
 	}
@@ -97,8 +97,8 @@ func (g *gsvc) UnaryCall(ctx context.Context, in *testgrpc.SimpleRequest) (*test
 // TestFourHopTrace: a request to service 1 (HTTP) calls service 2 over
 // gRPC, which publishes to RabbitMQ; its consumer calls service 3 over
 // HTTP. Every call goes through meshd. All spans — meshd's, the gRPC
-// client and server's, the consumer's, the apps' — form one trace with
-// the right parent links and no orphan.
+// client and server's, the producer's, the consumer's, the apps' — form
+// one trace with the right parent links and no orphan.
 func TestFourHopTrace(t *testing.T) {
 	needRabbit(t)
 	rec := &receiver{}
@@ -160,7 +160,7 @@ clusters:
 	}))
 	// Service 2: gRPC, publishes.
 	g2 := grpc.NewServer(grpc.StatsHandler(otelgrpc.NewServerHandler()))
-	testgrpc.RegisterTestServiceServer(g2, &gsvc{TestServiceServer: interop.NewTestServer(), pub: rabbit, topic: topic})
+	testgrpc.RegisterTestServiceServer(g2, &gsvc{TestServiceServer: interop.NewTestServer(), pub: middleware.TracePublisher(rabbit, tracer), topic: topic})
 	go g2.Serve(l2)
 	t.Cleanup(g2.Stop)
 	// The consumer of the queue calls service 3 through meshd.
@@ -214,7 +214,7 @@ clusters:
 	tp.ForceFlush(context.Background())
 	traceID := root.SpanContext().TraceID()
 	want := []string{"caller", "GET svc1", "upstream svc1", "svc1 handle", "grpc.testing.TestService/UnaryCall",
-		"POST svc2", "upstream svc2", "process " + topic, "GET svc3", "upstream svc3", "svc3 handle"}
+		"POST svc2", "upstream svc2", "publish " + topic, "process " + topic, "GET svc3", "upstream svc3", "svc3 handle"}
 	deadline := time.Now().Add(10 * time.Second)
 	var spans []*tracepb.Span
 	for {
@@ -245,26 +245,44 @@ clusters:
 		}
 	}
 	// The hops hang off each other in order: caller → meshd → svc1 →
-	// gRPC client → meshd → gRPC server → (message) consumer → meshd → svc3.
-	parentOf := func(name string) string {
+	// gRPC client → meshd → gRPC server → producer → (message) consumer →
+	// meshd → svc3.
+	parent := func(name string) *tracepb.Span {
 		for _, s := range spans {
 			if s.GetName() == name {
-				if p := byID[hex.EncodeToString(s.GetParentSpanId())]; p != nil {
-					return p.GetName()
-				}
-				return ""
+				return byID[hex.EncodeToString(s.GetParentSpanId())]
 			}
 		}
-		return "?"
+		return nil
+	}
+	parentOf := func(name string) string {
+		if p := parent(name); p != nil {
+			return p.GetName()
+		}
+		return ""
 	}
 	links := [][2]string{
 		{"GET svc1", "caller"}, {"upstream svc1", "GET svc1"}, {"svc1 handle", "upstream svc1"},
-		{"POST svc2", "grpc.testing.TestService/UnaryCall"}, {"GET svc3", "process " + topic},
+		{"POST svc2", "grpc.testing.TestService/UnaryCall"},
+		{"publish " + topic, "grpc.testing.TestService/UnaryCall"}, {"process " + topic, "publish " + topic},
+		{"GET svc3", "process " + topic},
 		{"upstream svc3", "GET svc3"}, {"svc3 handle", "upstream svc3"},
 	}
 	for _, l := range links {
 		if got := parentOf(l[0]); got != l[1] {
 			t.Errorf("span %q has parent %q, want %q", l[0], got, l[1])
+		}
+	}
+	// The gRPC client and server spans share a name: the producer span's
+	// parent must be the server's, where the handler that publishes runs.
+	if p := parent("publish " + topic); p == nil || p.GetKind() != tracepb.Span_SPAN_KIND_SERVER {
+		t.Errorf("the producer span's parent is %v, want the gRPC server span", p)
+	}
+	for name, kind := range map[string]tracepb.Span_SpanKind{"publish " + topic: tracepb.Span_SPAN_KIND_PRODUCER, "process " + topic: tracepb.Span_SPAN_KIND_CONSUMER} {
+		for _, s := range spans {
+			if s.GetName() == name && s.GetKind() != kind {
+				t.Errorf("span %q is %s, want %s", name, s.GetKind(), kind)
+			}
 		}
 	}
 }

@@ -163,14 +163,15 @@ func (s *sub) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Consum
 		}
 		tr.add(m.Offset)
 		if !retry {
-			s.b.o.Metrics.SetLag(s.b.o.Name, s.topic, s.groupName, m.Partition, claim.HighWaterMarkOffset()-m.Offset-1)
+			s.b.rec.SetLag(s.topic, s.groupName, m.Partition, claim.HighWaterMarkOffset()-m.Offset-1)
 		}
 		msg, attempt := fromRecord(m)
 		a := &acker{s: s, sess: sess, tr: tr, m: m, attempt: attempt}
-		d := brokers.NewDelivery(s.topic, msg, attempt, s.b.o.Metrics.Acker(s.b.o.Name, s.topic, a))
+		d := s.b.rec.NewDelivery(s.topic, msg, attempt, a)
+		a.d = d
 		select {
 		case s.out <- d:
-			s.b.o.Metrics.Consumed(s.b.o.Name, s.topic)
+			s.b.rec.Consumed(d)
 		case <-ctx.Done():
 			tr.unadd()
 			<-s.sem
@@ -266,6 +267,7 @@ type acker struct {
 	tr      *tracker
 	m       *sarama.ConsumerMessage
 	attempt int
+	d       *brokers.Delivery // the delivery it settles, to mark a nack to the DLQ topic
 }
 
 func (a *acker) settle() error {
@@ -309,7 +311,7 @@ func (a *acker) Nack(ctx context.Context, requeue bool) error {
 		return fmt.Errorf("nack: republish to %s: %w", pm.Topic, err)
 	}
 	if !requeue {
-		a.s.b.o.Metrics.DeadLettered(a.s.b.o.Name, a.s.topic)
+		a.d.MarkDeadLettered()
 	}
 	return a.settle()
 }

@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	brokers.Register("kafka", func(ctx context.Context, cfg brokers.Config, env brokers.Env) (brokers.Broker, error) {
+	brokers.Register(brokers.SystemKafka, func(ctx context.Context, cfg brokers.Config, env brokers.Env) (brokers.Broker, error) {
 		var o Options
 		if err := brokers.DecodeOptions(cfg.Options, &o); err != nil {
 			return nil, err
@@ -87,6 +87,7 @@ type Broker struct {
 	addrs []string
 	cfg   *sarama.Config
 	log   *slog.Logger
+	rec   *brokers.Recorder
 
 	client   sarama.Client
 	admin    sarama.ClusterAdmin
@@ -126,7 +127,7 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &Broker{o: o, addrs: addrs, cfg: cfg, log: log.With("broker", o.Name), ensured: map[string]bool{}}
+	b := &Broker{o: o, addrs: addrs, cfg: cfg, log: log.With("broker", o.Name), rec: o.Metrics.For(o.Name, brokers.SystemKafka), ensured: map[string]bool{}}
 	b.subsCtx, b.endSubs = context.WithCancel(context.Background())
 	err = runCtx(ctx, func() error {
 		var err error
@@ -149,7 +150,7 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 			return nil, err
 		}
 	}
-	o.Metrics.SetConnected(o.Name, true)
+	b.rec.SetConnected(true)
 	return b, nil
 }
 
@@ -284,6 +285,9 @@ func (b *Broker) Declare(ctx context.Context, topics ...TopicSpec) error {
 	return nil
 }
 
+// System implements brokers.Broker.
+func (b *Broker) System() string { return brokers.SystemKafka }
+
 // Features implements brokers.Broker.
 func (b *Broker) Features() brokers.Features {
 	return brokers.Features{Persistent: true, Acknowledged: true, OrderedByKey: true, ConsumerGroups: true, Unroutable: true}
@@ -304,7 +308,7 @@ func (b *Broker) Health(ctx context.Context) error {
 		}
 		return err
 	})
-	b.o.Metrics.SetConnected(b.o.Name, err == nil)
+	b.rec.SetConnected(err == nil)
 	if err != nil {
 		return b.classify("health", "", err)
 	}
@@ -323,6 +327,7 @@ func (b *Broker) begin(op, topic string, wg *sync.WaitGroup) error {
 
 // Publish implements brokers.Publisher: acks=all, idempotent.
 func (b *Broker) Publish(ctx context.Context, topic string, msgs ...*brokers.Message) error {
+	start := time.Now()
 	if err := brokers.ValidateTopic(topic); err != nil {
 		return brokers.NewError("publish", b.o.Name, topic, brokers.ErrBadInput, err)
 	}
@@ -342,12 +347,9 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...*brokers.Mes
 	for i, m := range msgs {
 		pms[i] = toProducerMessage(topic, m)
 	}
-	if err := b.send(ctx, topic, pms); err != nil {
-		b.o.Metrics.PublishFailed(b.o.Name, topic, len(msgs))
-		return err
-	}
-	b.o.Metrics.Published(b.o.Name, topic, len(msgs))
-	return nil
+	err := b.send(ctx, topic, pms)
+	b.rec.Published(topic, len(msgs), start, err)
+	return err
 }
 
 func (b *Broker) send(ctx context.Context, topic string, pms []*sarama.ProducerMessage) error {
@@ -428,6 +430,6 @@ func (b *Broker) Close(ctx context.Context) error {
 	b.endSubs()
 	errSub := wait(&b.subs)
 	b.closeClients()
-	b.o.Metrics.SetConnected(b.o.Name, false)
+	b.rec.SetConnected(false)
 	return errors.Join(errPub, errSub)
 }

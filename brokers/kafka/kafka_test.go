@@ -156,7 +156,7 @@ func TestOffsetsCommittedOnlyAfterAck(t *testing.T) {
 			}
 		}
 	}
-	if lag := gauge(t, metrics, "t_broker_consumer_lag"); lag != 0 {
+	if lag := gauge(t, metrics, "t_messaging_consumer_lag_messages"); lag != 0 {
 		t.Errorf("lag after reading everything: %v, want 0", lag)
 	}
 	if err := b1.Close(ctx); err != nil {

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	brokers.Register("memory", func(_ context.Context, cfg brokers.Config, env brokers.Env) (brokers.Broker, error) {
+	brokers.Register(brokers.SystemMemory, func(_ context.Context, cfg brokers.Config, env brokers.Env) (brokers.Broker, error) {
 		var o Options
 		if err := brokers.DecodeOptions(cfg.Options, &o); err != nil {
 			return nil, err
@@ -37,6 +37,7 @@ type Options struct {
 // Broker is the in-memory broker. Create it with New.
 type Broker struct {
 	opts   Options
+	rec    *brokers.Recorder
 	ctx    context.Context // cancelled by Close: ends every subscription
 	cancel context.CancelFunc
 	subs   sync.WaitGroup
@@ -87,10 +88,13 @@ func New(o Options) *Broker {
 		o.Prefetch = 32
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	b := &Broker{opts: o, ctx: ctx, cancel: cancel, topics: map[string]*topic{}}
-	o.Metrics.SetConnected(o.Name, true)
+	b := &Broker{opts: o, rec: o.Metrics.For(o.Name, brokers.SystemMemory), ctx: ctx, cancel: cancel, topics: map[string]*topic{}}
+	b.rec.SetConnected(true)
 	return b
 }
+
+// System implements brokers.Broker.
+func (b *Broker) System() string { return brokers.SystemMemory }
 
 // Features implements brokers.Broker.
 func (b *Broker) Features() brokers.Features {
@@ -122,7 +126,7 @@ func (b *Broker) SetDown(err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.down = err
-	b.opts.Metrics.SetConnected(b.opts.Name, err == nil)
+	b.rec.SetConnected(err == nil)
 }
 
 // Health implements brokers.Broker.
@@ -141,6 +145,7 @@ func (b *Broker) Health(context.Context) error {
 // Publish implements brokers.Publisher. The messages are stored before it
 // returns, which is this broker's "confirm".
 func (b *Broker) Publish(ctx context.Context, topicName string, msgs ...*brokers.Message) error {
+	start := time.Now()
 	if err := brokers.ValidateTopic(topicName); err != nil {
 		return brokers.NewError("publish", b.opts.Name, topicName, brokers.ErrBadInput, err)
 	}
@@ -158,12 +163,14 @@ func (b *Broker) Publish(ctx context.Context, topicName string, msgs ...*brokers
 	case b.closed:
 		return brokers.NewError("publish", b.opts.Name, topicName, brokers.ErrClosed, nil)
 	case b.down != nil:
-		b.opts.Metrics.PublishFailed(b.opts.Name, topicName, len(msgs))
-		return brokers.NewError("publish", b.opts.Name, topicName, brokers.ErrUnavailable, b.down)
+		err := brokers.NewError("publish", b.opts.Name, topicName, brokers.ErrUnavailable, b.down)
+		b.rec.Published(topicName, len(msgs), start, err)
+		return err
 	case b.failN > 0:
 		b.failN--
-		b.opts.Metrics.PublishFailed(b.opts.Name, topicName, len(msgs))
-		return brokers.NewError("publish", b.opts.Name, topicName, brokers.ErrUnavailable, b.failErr)
+		err := brokers.NewError("publish", b.opts.Name, topicName, brokers.ErrUnavailable, b.failErr)
+		b.rec.Published(topicName, len(msgs), start, err)
+		return err
 	}
 	t := b.topicLocked(topicName)
 	now := time.Now()
@@ -175,7 +182,7 @@ func (b *Broker) Publish(ctx context.Context, topicName string, msgs ...*brokers
 			g.signal()
 		}
 	}
-	b.opts.Metrics.Published(b.opts.Name, topicName, len(msgs))
+	b.rec.Published(topicName, len(msgs), start, nil)
 	return nil
 }
 
@@ -245,11 +252,10 @@ func (b *Broker) Subscribe(ctx context.Context, topicName string, opts brokers.S
 				}
 			}
 			m := e.msg.Clone()
-			ack := b.opts.Metrics.Acker(b.opts.Name, topicName, &acker{b: b, g: g, s: s, e: e})
-			d := brokers.NewDelivery(topicName, m, e.attempts, ack)
+			d := b.rec.NewDelivery(topicName, m, e.attempts, &acker{b: b, g: g, s: s, e: e})
 			select {
 			case out <- d:
-				b.opts.Metrics.Consumed(b.opts.Name, topicName)
+				b.rec.Consumed(d)
 			case <-ctx.Done():
 				b.requeue(g, s, e)
 				return
@@ -359,7 +365,7 @@ func (b *Broker) Close(ctx context.Context) error {
 	go func() { b.subs.Wait(); close(done) }()
 	select {
 	case <-done:
-		b.opts.Metrics.SetConnected(b.opts.Name, false)
+		b.rec.SetConnected(false)
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("memory broker close: %w", ctx.Err())

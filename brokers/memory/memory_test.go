@@ -44,11 +44,12 @@ func TestFaultHooks(t *testing.T) {
 	b.DelayDeliveries(delay)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Timed from before Subscribe: the delay starts in Subscribe's goroutine.
+	start := time.Now()
 	ch, err := b.Subscribe(sctx, "t", brokers.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	d := <-ch
 	if string(d.Message.Payload) != "ok" {
 		t.Fatalf("only the successful publish must be stored, got %q", d.Message.Payload)

@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -38,17 +37,14 @@ func CorrelationIDFrom(ctx context.Context) string {
 }
 
 // Trace starts a consumer span per message, child of the publisher's span
-// carried in the W3C traceparent/tracestate headers, so one trace follows a
-// message from publisher through the broker to the handler. A nil tracer
-// uses the global OpenTelemetry provider.
+// carried in the W3C traceparent/tracestate headers (TracePublisher writes
+// them), so one trace follows a message from publisher through the broker
+// to the handler. A nil tracer uses the global OpenTelemetry provider.
 func Trace(tracer trace.Tracer) brokers.Middleware {
-	if tracer == nil {
-		tracer = otel.Tracer("github.com/wasmesh/wasmesh/brokers")
-	}
-	prop := propagation.TraceContext{}
+	tracer = orGlobal(tracer)
 	return func(next brokers.Handler) brokers.Handler {
 		return func(ctx context.Context, d *brokers.Delivery) error {
-			ctx = prop.Extract(ctx, propagation.MapCarrier(d.Message.Headers))
+			ctx = traceContext.Extract(ctx, propagation.MapCarrier(d.Message.Headers))
 			ctx, span := tracer.Start(ctx, "process "+d.Topic, trace.WithSpanKind(trace.SpanKindConsumer),
 				trace.WithAttributes(
 					attribute.String("messaging.destination.name", d.Topic),
@@ -64,13 +60,4 @@ func Trace(tracer trace.Tracer) brokers.Middleware {
 			return err
 		}
 	}
-}
-
-// InjectTrace writes ctx's span context into msg's headers (traceparent,
-// tracestate), for publishers that want the consumer span to join their trace.
-func InjectTrace(ctx context.Context, msg *brokers.Message) {
-	if msg.Headers == nil {
-		msg.Headers = map[string]string{}
-	}
-	propagation.TraceContext{}.Inject(ctx, propagation.MapCarrier(msg.Headers))
 }

@@ -25,9 +25,6 @@ type DeadLetterOptions struct {
 	// MaxAttempts is the delivery attempt (brokers.Delivery.Attempt) at which
 	// a failing message is dead-lettered instead of nacked again (default 5).
 	MaxAttempts int
-	// Metrics and Broker label the dead-letter counter; Metrics may be nil.
-	Metrics *brokers.Metrics
-	Broker  string
 }
 
 // DeadLetter publishes a message whose handler failed for the MaxAttempts-th
@@ -36,6 +33,11 @@ type DeadLetterOptions struct {
 // CloudEvents attributes and headers, and adds the original topic, the
 // error, the attempt count and the time. If the dead-letter publish fails,
 // the handler error is returned so the broker keeps the message.
+//
+// A dead-lettered delivery is marked (Delivery.MarkDeadLettered), so the
+// metrics of the broker that delivered it count it as settled by
+// dead_letter and its processing as failed: no options needed, the
+// delivery knows its broker.
 func DeadLetter(pub brokers.Publisher, topic string, o DeadLetterOptions) brokers.Middleware {
 	if o.MaxAttempts < 1 {
 		o.MaxAttempts = 5
@@ -63,7 +65,7 @@ func DeadLetter(pub brokers.Publisher, topic string, o DeadLetterOptions) broker
 			if perr := pub.Publish(context.WithoutCancel(ctx), topic, dl); perr != nil {
 				return fmt.Errorf("dead-letter to %s failed (%w) after handler error: %w", topic, perr, err)
 			}
-			o.Metrics.DeadLettered(o.Broker, d.Topic)
+			d.MarkDeadLettered()
 			return nil
 		}
 	}

@@ -2,7 +2,9 @@
 // brokers.Handler the same way for every adapter: retry with exponential
 // backoff and full jitter, dead-letter after N attempts, de-duplication by
 // message id (in memory or in Redis), rate and concurrency limits, a
-// per-message timeout, panic recovery, a correlation id and a trace span.
+// per-message timeout, panic recovery, a correlation id and a consumer trace
+// span; and TracePublisher, the publishing side of that span, which wraps a
+// brokers.Publisher.
 //
 // A typical chain, outermost first:
 //

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -93,12 +93,13 @@ func TestDeadLetter(t *testing.T) {
 	mw := DeadLetter(b, "orders.dlq", DeadLetterOptions{MaxAttempts: 3})
 	failing := func(context.Context, *brokers.Delivery) error { return errBoom }
 
-	if err := mw(failing)(ctx, delivery(2)); !errors.Is(err, errBoom) {
-		t.Fatalf("attempt 2 of 3 must be returned for a nack, got %v", err)
+	d := delivery(2)
+	if err := mw(failing)(ctx, d); !errors.Is(err, errBoom) || d.DeadLettered() {
+		t.Fatalf("attempt 2 of 3 must be returned for a nack, got %v (dead-lettered: %v)", err, d.DeadLettered())
 	}
-	d := delivery(3)
-	if err := mw(Retry(RetryOptions{MaxAttempts: 2, Base: time.Millisecond})(failing))(ctx, d); err != nil {
-		t.Fatalf("attempt 3 must be dead-lettered and acked, got %v", err)
+	d = delivery(3)
+	if err := mw(Retry(RetryOptions{MaxAttempts: 2, Base: time.Millisecond})(failing))(ctx, d); err != nil || !d.DeadLettered() {
+		t.Fatalf("attempt 3 must be dead-lettered (marked for the metrics) and acked, got %v (marked: %v)", err, d.DeadLettered())
 	}
 	got := receive(t, dlq)
 	want := map[string]string{HeaderDLQOriginalTopic: "orders", HeaderDLQAttempts: "3", HeaderDLQHandlerRetries: "2",
@@ -311,40 +312,91 @@ func TestTimeoutRecoverCorrelation(t *testing.T) {
 	}
 }
 
-func TestTraceContinuesPublisherTrace(t *testing.T) {
+// A publish through TracePublisher and its consumption through Trace make
+// one trace: the caller's span, the producer span, and the consumer span,
+// each the parent of the next.
+func TestTracePublisherToConsumer(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	tracer := tp.Tracer("test")
+	b := memory.New(memory.Options{})
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	ch, cancel := subscribe(t, b, "orders")
+	defer cancel()
+	pub := TracePublisher(b, tracer)
 
-	pctx, pspan := tracer.Start(context.Background(), "publish")
-	d := delivery(2)
-	InjectTrace(pctx, d.Message)
-	pspan.End()
-	if d.Message.TraceParent() == "" {
-		t.Fatal("no traceparent injected")
+	rctx, request := tracer.Start(context.Background(), "request")
+	msg := brokers.NewMessage([]byte("p"))
+	if err := pub.Publish(rctx, "orders", msg); err != nil {
+		t.Fatal(err)
 	}
+	request.End()
+	d := receive(t, ch)
 	var inner trace.SpanContext
 	h := Trace(tracer)(func(ctx context.Context, _ *brokers.Delivery) error {
 		inner = trace.SpanContextFromContext(ctx)
 		return errBoom
 	})
 	_ = h(context.Background(), d)
-	if inner.TraceID() != pspan.SpanContext().TraceID() {
-		t.Fatalf("consumer span in trace %s, publisher in %s", inner.TraceID(), pspan.SpanContext().TraceID())
+
+	byName := map[string]sdktrace.ReadOnlySpan{}
+	for _, s := range rec.Ended() {
+		byName[s.Name()] = s
 	}
-	spans := rec.Ended()
-	last := spans[len(spans)-1]
-	if last.Name() != "process orders" || last.Parent().SpanID() != pspan.SpanContext().SpanID() || last.Status().Description != "boom" {
-		t.Fatalf("span %s parent %s status %v", last.Name(), last.Parent().SpanID(), last.Status())
+	producer, consumer := byName["publish orders"], byName["process orders"]
+	if producer == nil || consumer == nil {
+		t.Fatalf("want a producer and a consumer span, got %v", byName)
 	}
-	found := false
-	for _, a := range last.Attributes() {
-		if a.Key == "messaging.delivery.attempt" && strconv.Itoa(int(a.Value.AsInt64())) == "2" {
-			found = true
+	traceID := request.SpanContext().TraceID()
+	for _, s := range []sdktrace.ReadOnlySpan{producer, consumer} {
+		if s.SpanContext().TraceID() != traceID {
+			t.Errorf("span %q is in trace %s, want %s", s.Name(), s.SpanContext().TraceID(), traceID)
 		}
 	}
-	if !found {
-		t.Fatal("attempt attribute missing")
+	if producer.Parent().SpanID() != request.SpanContext().SpanID() || producer.SpanKind() != trace.SpanKindProducer {
+		t.Errorf("producer span: parent %s kind %s, want child of the request span, producer", producer.Parent().SpanID(), producer.SpanKind())
 	}
+	if consumer.Parent().SpanID() != producer.SpanContext().SpanID() || consumer.SpanKind() != trace.SpanKindConsumer {
+		t.Errorf("consumer span: parent %s kind %s, want child of the producer span %s, consumer",
+			consumer.Parent().SpanID(), consumer.SpanKind(), producer.SpanContext().SpanID())
+	}
+	if !inner.Equal(consumer.SpanContext()) {
+		t.Error("the handler's context does not carry the consumer span")
+	}
+	want := map[string]string{"messaging.system": "memory", "messaging.destination.name": "orders",
+		"messaging.operation.name": "publish", "messaging.message.id": msg.ID}
+	if got := attrs(producer); !subset(want, got) {
+		t.Errorf("producer attributes %v, want at least %v", got, want)
+	}
+	if got := attrs(consumer); got["messaging.delivery.attempt"] != "1" || consumer.Status().Description != "boom" {
+		t.Errorf("consumer span attributes %v status %v", got, consumer.Status())
+	}
+
+	// A failed publish ends its span with error status.
+	b.FailPublishes(1, nil)
+	if err := pub.Publish(context.Background(), "orders", brokers.NewMessage(nil), brokers.NewMessage(nil)); err == nil {
+		t.Fatal("injected failure did not fail the publish")
+	}
+	last := rec.Ended()[len(rec.Ended())-1]
+	if last.Name() != "publish orders" || last.Status().Code != codes.Error || attrs(last)["messaging.batch.message_count"] != "2" {
+		t.Errorf("failed publish span %s: status %v attributes %v", last.Name(), last.Status(), attrs(last))
+	}
+}
+
+func attrs(s sdktrace.ReadOnlySpan) map[string]string {
+	out := map[string]string{}
+	for _, a := range s.Attributes() {
+		out[string(a.Key)] = a.Value.Emit()
+	}
+	return out
+}
+
+func subset(want, got map[string]string) bool {
+	for k, v := range want {
+		if got[k] != v {
+			return false
+		}
+	}
+	return true
 }

@@ -102,7 +102,7 @@ func (s *consumer) run(ctx context.Context, ch *amqp.Channel, deliveries <-chan 
 		}
 	}()
 	var lagTick <-chan time.Time
-	if s.b.o.LagInterval >= 0 && s.b.o.Metrics != nil {
+	if s.b.o.LagInterval >= 0 && s.b.rec.Enabled() {
 		t := time.NewTicker(s.b.o.LagInterval.Or(15 * time.Second))
 		defer t.Stop()
 		lagTick = t.C
@@ -135,10 +135,10 @@ func (s *consumer) run(ctx context.Context, ch *amqp.Channel, deliveries <-chan 
 				continue
 			}
 			s.held.Add(1)
-			del := brokers.NewDelivery(s.queue, toMessage(d), attempt(d), s.b.o.Metrics.Acker(s.b.o.Name, s.queue, &acker{s: s, d: d}))
+			del := s.b.rec.NewDelivery(s.queue, toMessage(d), attempt(d), &acker{s: s, d: d})
 			select {
 			case s.out <- del:
-				s.b.o.Metrics.Consumed(s.b.o.Name, s.queue)
+				s.b.rec.Consumed(del)
 			case <-ctx.Done():
 				s.held.Done()
 				_ = d.Nack(false, true)
@@ -162,7 +162,7 @@ func (s *consumer) reportLag(ctx context.Context) {
 	}
 	defer ch.Close()
 	if q, err := ch.QueueDeclarePassive(s.queue, false, false, false, false, nil); err == nil {
-		s.b.o.Metrics.SetLag(s.b.o.Name, s.queue, "", -1, int64(q.Messages))
+		s.b.rec.SetLag(s.queue, "", -1, int64(q.Messages))
 	}
 }
 

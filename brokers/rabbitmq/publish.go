@@ -128,6 +128,7 @@ func (p *pool) close() {
 // again on the next connection until ctx (or PublishTimeout) expires, so a
 // message may reach the queue twice but a nil return means all are stored.
 func (b *Broker) Publish(ctx context.Context, topic string, msgs ...*brokers.Message) error {
+	start := time.Now()
 	if err := brokers.ValidateTopic(topic); err != nil {
 		return brokers.NewError("publish", b.o.Name, topic, brokers.ErrBadInput, err)
 	}
@@ -149,12 +150,8 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...*brokers.Mes
 		defer cancel()
 	}
 	err := b.publish(ctx, topic, msgs)
-	if err != nil {
-		b.o.Metrics.PublishFailed(b.o.Name, topic, len(msgs))
-		return err
-	}
-	b.o.Metrics.Published(b.o.Name, topic, len(msgs))
-	return nil
+	b.rec.Published(topic, len(msgs), start, err)
+	return err
 }
 
 func (b *Broker) publish(ctx context.Context, topic string, msgs []*brokers.Message) error {

@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	brokers.Register("rabbitmq", func(ctx context.Context, cfg brokers.Config, env brokers.Env) (brokers.Broker, error) {
+	brokers.Register(brokers.SystemRabbitMQ, func(ctx context.Context, cfg brokers.Config, env brokers.Env) (brokers.Broker, error) {
 		var o Options
 		if err := brokers.DecodeOptions(cfg.Options, &o); err != nil {
 			return nil, err
@@ -51,7 +51,7 @@ type Options struct {
 	// is requeued by RabbitMQ.
 	DrainTimeout brokers.Duration `json:"drainTimeout,omitempty"`
 	// LagInterval is how often a subscription reports its queue's ready
-	// message count as the consumer_lag gauge (default 15s; negative: never).
+	// message count as the consumer_lag_messages gauge (default 15s; negative: never).
 	LagInterval brokers.Duration `json:"lagInterval,omitempty"`
 	// ConnectionName is shown by rabbitmqctl list_connections (default "wasmesh-<name>").
 	ConnectionName string `json:"connectionName,omitempty"`
@@ -68,6 +68,7 @@ type Options struct {
 type Broker struct {
 	o   Options
 	log *slog.Logger
+	rec *brokers.Recorder
 
 	topoMu sync.Mutex
 	topo   Topology
@@ -120,7 +121,7 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &Broker{o: o, log: log.With("broker", o.Name), topo: o.Topology, ready: make(chan struct{}), closing: make(chan struct{})}
+	b := &Broker{o: o, log: log.With("broker", o.Name), rec: o.Metrics.For(o.Name, brokers.SystemRabbitMQ), topo: o.Topology, ready: make(chan struct{}), closing: make(chan struct{})}
 	b.dialer, b.stop = context.WithCancel(context.Background())
 	b.subsCtx, b.endSubs = context.WithCancel(context.Background())
 	b.pool = newPool(b, o.PublishChannels)
@@ -179,7 +180,7 @@ func (b *Broker) setConn(c *amqp.Connection) {
 	b.conn = c
 	b.gen++
 	close(b.ready)
-	b.o.Metrics.SetConnected(b.o.Name, true)
+	b.rec.SetConnected(true)
 }
 
 // current returns the usable connection and its generation, waiting for a
@@ -223,7 +224,7 @@ func (b *Broker) manage(c *amqp.Connection) {
 			b.connMu.Lock()
 			b.ready = make(chan struct{})
 			b.connMu.Unlock()
-			b.o.Metrics.SetConnected(b.o.Name, false)
+			b.rec.SetConnected(false)
 			b.log.Warn("rabbitmq: connection lost, reconnecting", "err", err)
 		}
 		for n := 0; ; n++ {
@@ -277,6 +278,9 @@ func (b *Broker) isQueueOnly(topic string) bool {
 	isQueue := slices.ContainsFunc(b.topo.Queues, func(q Queue) bool { return q.Name == topic })
 	return isQueue && !isExchange
 }
+
+// System implements brokers.Broker.
+func (b *Broker) System() string { return brokers.SystemRabbitMQ }
 
 // Features implements brokers.Broker.
 func (b *Broker) Features() brokers.Features {
@@ -342,6 +346,6 @@ func (b *Broker) Close(ctx context.Context) error {
 	b.pool.close()
 	b.stop()
 	b.mgr.Wait()
-	b.o.Metrics.SetConnected(b.o.Name, false)
+	b.rec.SetConnected(false)
 	return errors.Join(errPub, errSub)
 }

@@ -153,7 +153,7 @@ func TestLagGauge(t *testing.T) {
 		v := -1.0
 		mfs, _ := reg.Gather()
 		for _, mf := range mfs {
-			if mf.GetName() == "lagtest_broker_consumer_lag" {
+			if mf.GetName() == "lagtest_messaging_consumer_lag_messages" {
 				v = mf.GetMetric()[0].GetGauge().GetValue()
 			}
 		}

@@ -123,10 +123,10 @@ func (b *Broker) subscribePubSub(ctx context.Context, topic string, opts brokers
 				if m.Pattern != "" {
 					msg.SetHeader("x-redis-channel", m.Channel)
 				}
-				d := brokers.NewDelivery(topic, msg, 1, b.o.Metrics.Acker(b.o.Name, topic, nopAck{}))
+				d := b.rec.NewDelivery(topic, msg, 1, nopAck{})
 				select {
 				case out <- d:
-					b.o.Metrics.Consumed(b.o.Name, topic)
+					b.rec.Consumed(d)
 				case <-ctx.Done():
 					return
 				}

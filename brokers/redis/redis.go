@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	brokers.Register("redis", func(ctx context.Context, cfg brokers.Config, env brokers.Env) (brokers.Broker, error) {
+	brokers.Register(brokers.SystemRedis, func(ctx context.Context, cfg brokers.Config, env brokers.Env) (brokers.Broker, error) {
 		var o Options
 		if err := brokers.DecodeOptions(cfg.Options, &o); err != nil {
 			return nil, err
@@ -66,6 +66,7 @@ type Options struct {
 // Broker is a Redis broker. Create it with New.
 type Broker struct {
 	o      Options
+	rec    *brokers.Recorder
 	c      goredis.UniversalClient
 	owned  bool
 	ctx    context.Context
@@ -98,7 +99,7 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 	o.ClaimIdle = brokers.Duration(o.ClaimIdle.Or(30 * time.Second))
 	o.ClaimInterval = brokers.Duration(o.ClaimInterval.Or(time.Duration(o.ClaimIdle) / 2))
 	o.Block = brokers.Duration(o.Block.Or(time.Second))
-	b := &Broker{o: o, c: o.Client}
+	b := &Broker{o: o, rec: o.Metrics.For(o.Name, brokers.SystemRedis), c: o.Client}
 	if b.c == nil {
 		opt, err := goredis.ParseURL(o.URL)
 		if err != nil {
@@ -121,6 +122,9 @@ func New(ctx context.Context, o Options) (*Broker, error) {
 // of brokers/middleware, say).
 func (b *Broker) Client() goredis.UniversalClient { return b.c }
 
+// System implements brokers.Broker.
+func (b *Broker) System() string { return brokers.SystemRedis }
+
 // Features implements brokers.Broker.
 func (b *Broker) Features() brokers.Features {
 	if b.o.Mode == ModePubSub {
@@ -138,7 +142,7 @@ func (b *Broker) Health(ctx context.Context) error {
 		return brokers.NewError("health", b.o.Name, "", brokers.ErrClosed, nil)
 	}
 	err := b.c.Ping(ctx).Err()
-	b.o.Metrics.SetConnected(b.o.Name, err == nil)
+	b.rec.SetConnected(err == nil)
 	if err != nil {
 		return b.classify("health", "", err)
 	}
@@ -176,6 +180,7 @@ func (b *Broker) classify(op, topic string, err error) error {
 // Publish implements brokers.Publisher: XADD (streams) or PUBLISH (pubsub),
 // pipelined for a batch; it returns when Redis replied to every command.
 func (b *Broker) Publish(ctx context.Context, topic string, msgs ...*brokers.Message) error {
+	start := time.Now()
 	if err := brokers.ValidateTopic(topic); err != nil {
 		return brokers.NewError("publish", b.o.Name, topic, brokers.ErrBadInput, err)
 	}
@@ -197,12 +202,8 @@ func (b *Broker) Publish(ctx context.Context, topic string, msgs ...*brokers.Mes
 	} else {
 		err = b.publishStream(ctx, topic, msgs)
 	}
-	if err != nil {
-		b.o.Metrics.PublishFailed(b.o.Name, topic, len(msgs))
-		return err
-	}
-	b.o.Metrics.Published(b.o.Name, topic, len(msgs))
-	return nil
+	b.rec.Published(topic, len(msgs), start, err)
+	return err
 }
 
 // Subscribe implements brokers.Subscriber.
@@ -251,7 +252,7 @@ func (b *Broker) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("redis broker %s close: %w", b.o.Name, ctx.Err())
 	}
-	b.o.Metrics.SetConnected(b.o.Name, false)
+	b.rec.SetConnected(false)
 	if b.owned {
 		if err := b.c.Close(); err != nil {
 			return fmt.Errorf("redis broker %s close: %w", b.o.Name, err)

@@ -206,7 +206,7 @@ func (s *streamSub) run(ctx context.Context) {
 		}
 		if err != nil && ctx.Err() == nil {
 			// Redis unreachable: back off and try again; go-redis redials.
-			s.b.o.Metrics.SetConnected(s.b.o.Name, false)
+			s.b.rec.SetConnected(false)
 			retry++
 			select {
 			case <-time.After(min(time.Duration(retry)*100*time.Millisecond, 2*time.Second)):
@@ -269,7 +269,7 @@ func (s *streamSub) autoclaim(ctx context.Context) error {
 	if groups, err := s.b.c.XInfoGroups(ctx, s.topic).Result(); err == nil {
 		for _, g := range groups {
 			if g.Name == s.group && g.Lag >= 0 {
-				s.b.o.Metrics.SetLag(s.b.o.Name, s.topic, s.group, -1, g.Lag)
+				s.b.rec.SetLag(s.topic, s.group, -1, g.Lag)
 			}
 		}
 	}
@@ -287,7 +287,7 @@ func (s *streamSub) readNew(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.b.o.Metrics.SetConnected(s.b.o.Name, true)
+	s.b.rec.SetConnected(true)
 	if len(res) == 0 {
 		return nil
 	}
@@ -329,11 +329,10 @@ func (s *streamSub) deliver(ctx context.Context, msgs []goredis.XMessage, counte
 		} else if counted {
 			attempt = 2
 		}
-		ack := s.b.o.Metrics.Acker(s.b.o.Name, s.topic, &streamAck{s: s, id: x.ID})
-		d := brokers.NewDelivery(s.topic, decodeEntry(x), attempt, ack)
+		d := s.b.rec.NewDelivery(s.topic, decodeEntry(x), attempt, &streamAck{s: s, id: x.ID})
 		select {
 		case s.out <- d:
-			s.b.o.Metrics.Consumed(s.b.o.Name, s.topic)
+			s.b.rec.Consumed(d)
 		case <-ctx.Done():
 			// Left pending in the group: another consumer claims it.
 			s.mu.Lock()
