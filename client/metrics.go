@@ -74,20 +74,6 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.transitions.Collect(ch)
 }
 
-// codeClasses are the code_class values, indexed by status/100; index 0
-// is never used (see codeClass).
-var codeClasses = [6]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
-
-// codeClass maps a status to its index in codeClasses. No response (0)
-// and nonsense statuses count as 5xx, as meshd counts its failed tries.
-func codeClass(status int) int {
-	c := status / 100
-	if c < 1 || c > 5 {
-		return 5
-	}
-	return c
-}
-
 // svcMetrics are one service's series, looked up once each: label hashing
 // per request would cost more than the rest of the bookkeeping. The
 // duration series are made on first use, so a service that never saw a
@@ -95,7 +81,7 @@ func codeClass(status int) int {
 type svcMetrics struct {
 	m        *Metrics
 	name     string
-	duration [len(codeClasses)]atomic.Pointer[prometheus.Observer]
+	duration [len(telemetry.CodeClasses)]atomic.Pointer[prometheus.Observer]
 	retries  prometheus.Counter
 }
 
@@ -107,10 +93,10 @@ func newSvcMetrics(m *Metrics, name string) *svcMetrics {
 // response, and then err (the transport's error) gives the error type; a
 // 5xx with err nil counts as status_5xx.
 func (s *svcMetrics) observe(status int, seconds float64, err error) {
-	c, outcome := codeClass(status), telemetry.HTTPOutcome(status)
+	c, outcome := telemetry.CodeClass(status), telemetry.HTTPOutcome(status)
 	o := s.duration[c].Load()
 	if o == nil {
-		obs := s.m.duration.WithLabelValues(s.name, codeClasses[c], outcome)
+		obs := s.m.duration.WithLabelValues(s.name, telemetry.CodeClasses[c], outcome)
 		o = &obs
 		s.duration[c].Store(o) // a racing store holds the same child
 	}

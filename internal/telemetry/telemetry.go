@@ -51,3 +51,18 @@ func ErrOutcome(err error) string {
 	}
 	return Success
 }
+
+// CodeClasses are the code_class label values, indexed by CodeClass; index
+// 0 is never returned.
+var CodeClasses = [6]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// CodeClass maps an HTTP status to its index in CodeClasses. No response
+// (0) and statuses out of range count as 5xx: to the caller they are a
+// server fault, and meshd and the SDK must agree on that.
+func CodeClass(status int) int {
+	c := status / 100
+	if c < 1 || c > 5 {
+		return 5
+	}
+	return c
+}

@@ -19,6 +19,11 @@ func TestOutcomes(t *testing.T) {
 			t.Errorf("GRPCOutcome(%d) = %s, want %s", code, got, want)
 		}
 	}
+	for status, want := range map[int]string{0: "5xx", 99: "5xx", 101: "1xx", 200: "2xx", 404: "4xx", 503: "5xx", 600: "5xx"} {
+		if got := CodeClasses[CodeClass(status)]; got != want {
+			t.Errorf("CodeClass(%d) = %s, want %s", status, got, want)
+		}
+	}
 	if ErrOutcome(nil) != Success || ErrOutcome(errors.New("x")) != Error {
 		t.Error("ErrOutcome")
 	}

@@ -81,19 +81,6 @@ func New() *Stats {
 	return s
 }
 
-// Classes are status classes in label form, indexed by status/100.
-var Classes = [6]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
-
-// Class maps a status to its index in Classes; no response, or a status
-// out of range, is a server fault and counts as 5xx.
-func Class(status int) int {
-	c := status / 100
-	if c < 1 || c > 5 {
-		return 5
-	}
-	return c
-}
-
 // lazyObs resolves one histogram child the first time it is used, so a
 // route or cluster shows only the status classes it has served rather
 // than a zero series for each.
@@ -129,7 +116,7 @@ func NewClassHistogram(vec *prometheus.HistogramVec, labels ...string) *ClassHis
 // took seconds; failed marks an error outcome beyond the status (a gRPC
 // server fault carried under HTTP 200), and a 5xx is always an error.
 func (h *ClassHistogram) Observe(status int, failed bool, seconds float64) {
-	c := Class(status)
+	c := telemetry.CodeClass(status)
 	o := 0
 	if failed || c == 5 {
 		o = 1
@@ -139,7 +126,7 @@ func (h *ClassHistogram) Observe(status int, failed bool, seconds float64) {
 		if o == 1 {
 			out = telemetry.Error
 		}
-		return append(append(make([]string, 0, len(h.labels)+2), h.labels...), Classes[c], out)
+		return append(append(make([]string, 0, len(h.labels)+2), h.labels...), telemetry.CodeClasses[c], out)
 	}).Observe(seconds)
 }
 
