@@ -227,7 +227,7 @@ func TestGRPCCancelPropagates(t *testing.T) {
 
 func TestGRPCRetriesUnaryOnUnavailable(t *testing.T) {
 	b := startGRPC(t, "g1")
-	_, url := grpcMeshd(t, fmt.Sprintf("  - {name: grpc, protocol: grpc, endpoints: [{address: %s}]}\n", b.addr), "")
+	s, url := grpcMeshd(t, fmt.Sprintf("  - {name: grpc, protocol: grpc, endpoints: [{address: %s}]}\n", b.addr), "")
 	c := grpcClient(t, url)
 	for range 20 {
 		b.failNext.Store(2) // two UNAVAILABLE, then success: within 3 attempts
@@ -240,6 +240,55 @@ func TestGRPCRetriesUnaryOnUnavailable(t *testing.T) {
 	if st, _ := status.FromError(err); st.Code() != codes.Unavailable {
 		t.Fatalf("after attempts ran out: %v", err)
 	}
+
+	// The metrics see gRPC's status, not only HTTP's 200: 20 calls OK, one
+	// UNAVAILABLE (an error outcome under code_class 2xx); upstream, each
+	// UNAVAILABLE try is an error (20×2 + 3) and 20 tries succeeded.
+	for _, c := range []struct {
+		family string
+		labels map[string]string
+		want   uint64
+	}{
+		{"meshd_rpc_server_duration_seconds", map[string]string{"route": "ingress-0", "rpc_grpc_status_code": "0", "outcome": "success"}, 20},
+		{"meshd_rpc_server_duration_seconds", map[string]string{"route": "ingress-0", "rpc_grpc_status_code": "14", "outcome": "error"}, 1},
+		{"meshd_http_server_request_duration_seconds", map[string]string{"route": "ingress-0", "code_class": "2xx", "outcome": "success"}, 20},
+		{"meshd_http_server_request_duration_seconds", map[string]string{"route": "ingress-0", "code_class": "2xx", "outcome": "error"}, 1},
+		{"meshd_http_client_request_duration_seconds", map[string]string{"cluster": "grpc", "code_class": "2xx", "outcome": "error"}, 43},
+		{"meshd_http_client_request_duration_seconds", map[string]string{"cluster": "grpc", "code_class": "2xx", "outcome": "success"}, 20},
+	} {
+		if got := histCount(t, s, c.family, c.labels); got != c.want {
+			t.Errorf("%s%v: %d observations, want %d", c.family, c.labels, got, c.want)
+		}
+	}
+}
+
+// histCount is the sample count of the one series of a histogram family
+// with the given labels (others ignored), 0 when there is none.
+func histCount(t *testing.T, s *Server, family string, labels map[string]string) uint64 {
+	t.Helper()
+	mfs, err := s.stats.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != family {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range labels {
+				if have[k] != v {
+					continue series
+				}
+			}
+			return m.GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
 }
 
 func TestGRPCTimeoutHonoured(t *testing.T) {
