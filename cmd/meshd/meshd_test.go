@@ -207,3 +207,75 @@ func TestMeshdEnvOverlay(t *testing.T) {
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
 	waitBody(t, "http://"+listen+"/x", "from-b")
 }
+
+// TestDemoConfig runs meshd on the quick start's config (conf/examples/
+// demo.yaml, ports moved to free ones) from the repository root, as `make
+// run` does, and checks both Wasm filters act: ids and rate-limit headers
+// on an answer, then 429s once a burst passes the limit.
+func TestDemoConfig(t *testing.T) {
+	root := filepath.Join("..", "..")
+	for _, f := range []string{"tracing", "rate-limit"} {
+		if _, err := os.Stat(filepath.Join(root, "build", "filters", f+".wasm")); err != nil {
+			t.Fatalf("%v: build the filters first (make filters; make test does)", err)
+		}
+	}
+	demo, err := os.ReadFile(filepath.Join(root, "conf", "examples", "demo.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen, admin := freePort(t), freePort(t)
+	cfg := strings.NewReplacer("127.0.0.1:10000", listen, "127.0.0.1:9901", admin).Replace(string(demo))
+	for i := 1; i <= 4; i++ {
+		cfg = strings.ReplaceAll(cfg, fmt.Sprintf("127.0.0.1:1808%d", i), upstream(t, "demo"))
+	}
+	path := filepath.Join(t.TempDir(), "demo.yaml")
+	os.WriteFile(path, []byte(cfg), 0o644)
+	cmd := exec.Command(meshdBin, "-c", path)
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("meshd stderr:\n%s", stderr.String())
+		}
+	}()
+	waitBody(t, "http://"+listen+"/api/hello", "demo")
+
+	resp, err := http.Get("http://" + listen + "/api/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, h := range []string{"X-Request-Id", "X-Correlation-Id", "X-Ratelimit-Limit"} {
+		if resp.Header.Get(h) == "" {
+			t.Errorf("answer has no %s header; headers: %v", h, resp.Header)
+		}
+	}
+	// The bucket holds 40 and refills at 20/s: 200 requests at once (they
+	// would have to spread over 8 s to all pass) must see some refused.
+	const n = 200
+	codes := make(chan int, n)
+	for range n {
+		go func() {
+			resp, err := http.Get("http://" + listen + "/api/hello")
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	seen := map[int]int{}
+	for range n {
+		seen[<-codes]++
+	}
+	if seen[http.StatusTooManyRequests] == 0 || seen[http.StatusOK] == 0 || seen[http.StatusOK]+seen[http.StatusTooManyRequests] != n {
+		t.Errorf("%d requests at once: %v, want 200s and 429s only", n, seen)
+	}
+}
