@@ -34,6 +34,11 @@ type Cluster struct {
 
 	picker lb.Picker
 	key    string
+	// lbDirty wakes the goroutine that rebuilds the picker's table (ring
+	// hash, Maglev) after a host's availability changed; it holds at most
+	// one wake-up, since one rebuild covers every change before it.
+	lbDirty chan struct{}
+	lbPanic bool // last panic state seen by refreshLB, for its log lines
 
 	// RT carries HTTP/2 downstream requests, and every request to an
 	// HTTP/2 (or gRPC) cluster.
@@ -241,13 +246,56 @@ func (c *Cluster) eject(h *Host) {
 	h.consecGW.Store(0)
 	c.M.Ejections.Inc()
 	c.log.Warn("endpoint ejected", "cluster", c.Name, "endpoint", h.Addr, "for", time.Duration(mult)*od.BaseEjectionTime.D())
+	c.availabilityChanged()
+}
+
+// availabilityChanged asks for the picker's table to be rebuilt. It never
+// blocks, so it is safe on the request path (Record ejects there).
+func (c *Cluster) availabilityChanged() {
+	select {
+	case c.lbDirty <- struct{}{}:
+	default:
+	}
+}
+
+// refreshLB rebuilds the picker's table over the available hosts, or over
+// all of them below lb.PanicThreshold. It runs in Build and then only in
+// rebalance, so lbPanic needs no lock.
+func (c *Cluster) refreshLB() {
+	r := lb.Refresh(c.picker)
+	if r.Panic != c.lbPanic {
+		c.lbPanic = r.Panic
+		if r.Panic {
+			c.log.Warn("load balancer in panic mode: too few endpoints available, hashing over all of them", "cluster", c.Name, "available", r.Available, "total", r.Total, "threshold_percent", lb.PanicThreshold)
+		} else {
+			c.log.Info("load balancer left panic mode", "cluster", c.Name, "available", r.Available, "total", r.Total)
+		}
+	}
+}
+
+// rebalance rebuilds the picker's table off the request path whenever a
+// host's availability changed.
+func (c *Cluster) rebalance(ctx context.Context) {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.lbDirty:
+			c.refreshLB()
+		}
+	}
 }
 
 func (c *Cluster) start(parent context.Context) {
 	ctx, cancel := context.WithCancel(parent)
 	c.cancel = cancel
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.maintain(ctx)
+	go c.rebalance(ctx)
+	// Hosts kept from the previous cluster may have changed state since
+	// Build: rebuild once more now that this cluster owns them.
+	c.availabilityChanged()
 	if hc := c.Def.HealthCheck; hc != nil {
 		for _, h := range c.Hosts {
 			c.wg.Add(1)
@@ -286,6 +334,7 @@ func (c *Cluster) maintain(ctx context.Context) {
 				if now >= h.ejectUntil.Load() {
 					h.ejected.Store(false)
 					c.log.Info("endpoint returned from ejection", "cluster", c.Name, "endpoint", h.Addr)
+					c.availabilityChanged()
 				}
 			} else if m := h.ejections.Load(); m > 0 && now-h.ejectUntil.Load() > int64(c.Def.OutlierDetection.BaseEjectionTime.D()) {
 				h.ejections.CompareAndSwap(m, m-1)
@@ -330,6 +379,7 @@ func (c *Cluster) healthLoop(ctx context.Context, h *Host, hc *conf.HealthCheck)
 			if h.unhealthy.Load() && h.hcPasses >= hc.HealthyThreshold {
 				h.unhealthy.Store(false)
 				c.log.Info("endpoint healthy", "cluster", c.Name, "endpoint", h.Addr)
+				c.availabilityChanged()
 			}
 		} else if ctx.Err() == nil {
 			c.M.hcFail.Inc()
@@ -338,6 +388,7 @@ func (c *Cluster) healthLoop(ctx context.Context, h *Host, hc *conf.HealthCheck)
 			if !h.unhealthy.Load() && h.hcFails >= hc.UnhealthyThreshold {
 				h.unhealthy.Store(true)
 				c.log.Warn("endpoint unhealthy", "cluster", c.Name, "endpoint", h.Addr, "reason", err.Error())
+				c.availabilityChanged()
 			}
 		}
 		select {

@@ -48,7 +48,7 @@ func (m *Manager) Build(defs []conf.Cluster) (map[string]*Cluster, error) {
 			out[def.Name] = old
 			continue
 		}
-		c := &Cluster{Name: def.Name, Def: def, key: k, M: newMetrics(m.stats, def.Name), log: m.log}
+		c := &Cluster{Name: def.Name, Def: def, key: k, M: newMetrics(m.stats, def.Name), log: m.log, lbDirty: make(chan struct{}, 1)}
 		lbHosts := make([]lb.Host, 0, len(def.Endpoints))
 		perHost := def.CircuitBreaker.MaxConnections
 		if len(def.Endpoints) > 0 {
@@ -94,6 +94,7 @@ func (m *Manager) Build(defs []conf.Cluster) (map[string]*Cluster, error) {
 			return nil, fmt.Errorf("cluster %s: %w", def.Name, err)
 		}
 		c.picker = p
+		c.refreshLB() // hosts kept from the running cluster keep their health
 		out[def.Name] = c
 	}
 	return out, nil
@@ -130,6 +131,10 @@ func (m *Manager) Commit(built map[string]*Cluster) {
 	for _, c := range retired {
 		c := c
 		c.stop()
+		// Its health loop may have changed a host the new cluster shares.
+		if nc, ok := built[c.Name]; ok {
+			nc.availabilityChanged()
+		}
 		go func() {
 			select {
 			case <-time.After(m.Grace):
