@@ -9,12 +9,12 @@ import (
 
 type host struct {
 	w      int
-	down   bool
+	down   atomic.Bool
 	active atomic.Int64
 }
 
 func (h *host) Weight() int           { return h.w }
-func (h *host) Available() bool       { return !h.down }
+func (h *host) Available() bool       { return !h.down.Load() }
 func (h *host) ActiveRequests() int64 { return h.active.Load() }
 
 func hosts(ws ...int) ([]Host, []*host) {
@@ -54,7 +54,7 @@ func TestDistribution(t *testing.T) {
 		t.Run(tt.policy+"/"+strconv.Itoa(len(tt.weights)), func(t *testing.T) {
 			hs, raw := hosts(tt.weights...)
 			for _, d := range tt.down {
-				raw[d].down = true
+				raw[d].down.Store(true)
 			}
 			p, err := New(tt.policy, hs)
 			if err != nil {
@@ -108,7 +108,7 @@ func TestHashingIsSticky(t *testing.T) {
 			}
 		}
 		// Taking one host down moves only that host's keys.
-		raw[3].down = true
+		raw[3].down.Store(true)
 		moved := 0
 		for i := range keys {
 			now := p.Pick(Hash64([]byte("k" + strconv.Itoa(i))))
@@ -144,7 +144,8 @@ func TestLeastRequestPrefersIdle(t *testing.T) {
 func TestPanicModeWhenAllDown(t *testing.T) {
 	for _, policy := range Names() {
 		hs, raw := hosts(1, 1)
-		raw[0].down, raw[1].down = true, true
+		raw[0].down.Store(true)
+		raw[1].down.Store(true)
 		p, _ := New(policy, hs)
 		if i := p.Pick(Hash64([]byte("x"))); i < 0 || i > 1 {
 			t.Errorf("%s: pick %d with all hosts down", policy, i)
@@ -162,5 +163,31 @@ func BenchmarkPick(b *testing.B) {
 				p.Pick(uint64(i) * 0x9e3779b97f4a7c15)
 			}
 		})
+	}
+}
+
+// BenchmarkPickOneDown is the hashing policies' pick with one host out of
+// the table (refreshed) or, for comparison, still in it (stale: the pick
+// steps over it).
+func BenchmarkPickOneDown(b *testing.B) {
+	for _, policy := range []string{"ring_hash", "maglev"} {
+		for _, refreshed := range []bool{true, false} {
+			name := policy + "/stale"
+			if refreshed {
+				name = policy + "/refreshed"
+			}
+			b.Run(name, func(b *testing.B) {
+				hs, raw := hosts(1, 1, 2, 1, 1)
+				p, _ := New(policy, hs)
+				raw[2].down.Store(true)
+				if refreshed {
+					Refresh(p)
+				}
+				b.ReportAllocs()
+				for i := 0; b.Loop(); i++ {
+					p.Pick(uint64(i) * 0x9e3779b97f4a7c15)
+				}
+			})
+		}
 	}
 }
