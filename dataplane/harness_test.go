@@ -26,6 +26,8 @@ type backend struct {
 	// fail, when > 0, makes the next N requests answer 503.
 	fail    atomic.Int64
 	handler atomic.Pointer[http.HandlerFunc]
+	// sick makes /healthz answer 503 while other paths still serve.
+	sick atomic.Bool
 }
 
 func startBackend(t *testing.T, name string) *backend {
@@ -37,6 +39,10 @@ func startBackend(t *testing.T, name string) *backend {
 	b := &backend{name: name, addr: ln.Addr().String(), ln: ln}
 	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" {
+			if b.sick.Load() {
+				http.Error(w, "sick", http.StatusServiceUnavailable)
+				return
+			}
 			fmt.Fprintln(w, "ok")
 			return
 		}
