@@ -23,7 +23,9 @@ type Host interface {
 // (ring_hash, maglev) and ignored by the others. It returns -1 only when
 // there are no hosts at all. When no host is available it picks among all
 // hosts (Envoy's panic mode), since refusing every request is worse than
-// trying.
+// trying; the hashing policies, once refreshed, enter panic mode below
+// PanicThreshold already. Pick must not block or allocate: it is on
+// every request.
 type Picker interface {
 	Pick(hash uint64) int
 }
