@@ -191,3 +191,19 @@ func BenchmarkPickOneDown(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRefresh is the cost of one rebuild (off the request path): a
+// host flaps, so every iteration builds a new table.
+func BenchmarkRefresh(b *testing.B) {
+	for _, policy := range []string{"ring_hash", "maglev"} {
+		b.Run(policy, func(b *testing.B) {
+			hs, raw := hosts(1, 1, 2, 1, 1)
+			p, _ := New(policy, hs)
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				raw[2].down.Store(i%2 == 0)
+				Refresh(p)
+			}
+		})
+	}
+}
