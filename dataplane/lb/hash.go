@@ -3,6 +3,7 @@ package lb
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -74,19 +75,51 @@ type hashTable[T any] struct {
 	data      T
 }
 
+// HashKeyer is implemented by hosts with a stable identity, such as an
+// address. The hashing policies place a host by its key, so an endpoint
+// keeps its keys when a registry, xDS or a reload lists the endpoints in
+// another order or adds one in the middle, as Envoy's ring does. Hosts
+// without it are placed by their index in the list.
+type HashKeyer interface {
+	HashKey() string
+}
+
+// hostKeys returns each host's placement key: its HashKey, or its index;
+// a key seen before (the same address listed twice) gets the index added,
+// so every host keeps its own vnodes.
+func hostKeys(hosts []Host) []string {
+	keys := make([]string, len(hosts))
+	seen := make(map[string]bool, len(hosts))
+	for i, h := range hosts {
+		k := strconv.Itoa(i)
+		if hk, ok := h.(HashKeyer); ok {
+			k = hk.HashKey()
+		}
+		if seen[k] {
+			k += "#" + strconv.Itoa(i)
+		}
+		seen[k] = true
+		keys[i] = k
+	}
+	return keys
+}
+
 // tableKeeper holds a hashing picker's current table and rebuilds it.
 // A picker that is never refreshed keeps the table New built over every
 // host and steps over unavailable hosts at pick time, which is what the
 // client SDK (whose breakers change state with time) relies on.
 type tableKeeper[T any] struct {
 	hosts []Host
+	// keys place each host on the ring or in the Maglev permutation; see
+	// HashKeyer.
+	keys  []string
 	cur   atomic.Pointer[hashTable[T]]
 	mu    sync.Mutex // serializes rebuilds
 	build func(members []bool) T
 }
 
 func (k *tableKeeper[T]) init(hosts []Host, build func(members []bool) T) {
-	k.hosts, k.build = hosts, build
+	k.hosts, k.build, k.keys = hosts, build, hostKeys(hosts)
 	all := make([]bool, len(hosts))
 	for i := range all {
 		all[i] = true
@@ -127,7 +160,7 @@ func (k *tableKeeper[T]) Refresh() Refreshed {
 // spread over the hosts whose vnodes follow its own.
 type ringHash struct {
 	tableKeeper[ring]
-	per int // vnodes per unit of weight, fixed so that rebuilds move no vnode
+	per int // vnodes per unit of weight (ringVnodes)
 }
 
 type ring struct {
@@ -135,18 +168,15 @@ type ring struct {
 	owner  []int32
 }
 
-const ringMinSize = 1024
+// ringVnodes is the number of ring points per unit of weight. It is fixed,
+// not derived from the cluster's total weight, so adding or removing a
+// host moves only the keys that host takes or gives up (a size scaled to
+// the total would reshuffle every host's points). 160 is ketama's number:
+// four hosts get 640 points, a spread within a few percent.
+const ringVnodes = 160
 
 func newRingHash(hosts []Host) Picker {
-	r := &ringHash{}
-	total := 0
-	for _, h := range hosts {
-		total += h.Weight()
-	}
-	r.per = 1
-	if total > 0 {
-		r.per = max(1, ringMinSize/total)
-	}
+	r := &ringHash{per: ringVnodes}
 	r.init(hosts, r.buildRing)
 	return r
 }
@@ -165,7 +195,7 @@ func (r *ringHash) buildRing(members []bool) ring {
 			continue
 		}
 		for k := 0; k < r.per*h.Weight(); k++ {
-			vns = append(vns, vn{Hash64([]byte(strconv.Itoa(i) + "_" + strconv.Itoa(k))), int32(i)})
+			vns = append(vns, vn{Hash64([]byte(r.keys[i] + "_" + strconv.Itoa(k))), int32(i)})
 		}
 	}
 	slices.SortFunc(vns, func(a, b vn) int {
@@ -244,11 +274,13 @@ func (m *maglev) buildTable(members []bool) []int32 {
 	if n == 0 {
 		return nil
 	}
+	// Fill in key order, so the table does not depend on list order.
+	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(m.keys[a], m.keys[b]) })
 	offset := make([]uint64, n)
 	skip := make([]uint64, n)
 	next := make([]uint64, n)
 	for j, i := range idx {
-		name := []byte(strconv.Itoa(i))
+		name := []byte(m.keys[i])
 		offset[j] = Hash64(append(name, 'o')) % maglevSize
 		skip[j] = Hash64(append(name, 's'))%(maglevSize-1) + 1
 	}

@@ -202,3 +202,61 @@ func TestRefreshConcurrentWithPicks(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// keyedHost is a host with an address, as meshd's are.
+type keyedHost struct {
+	host
+	addr string
+}
+
+func (h *keyedHost) HashKey() string { return h.addr }
+
+// TestHashPlacementFollowsAddressNotOrder checks a host keeps its keys when
+// the list is reordered (exactly) or a host is added in the middle (ring:
+// only keys the new host takes move; maglev: about its share).
+func TestHashPlacementFollowsAddressNotOrder(t *testing.T) {
+	list := func(addrs ...string) []Host {
+		var hs []Host
+		for _, a := range addrs {
+			hs = append(hs, &keyedHost{host: host{w: 1}, addr: a})
+		}
+		return hs
+	}
+	owners := func(p Picker, hs []Host) []string {
+		out := make([]string, refreshKeys)
+		for i := range out {
+			out[i] = hs[p.Pick(keyHash(i))].(*keyedHost).addr
+		}
+		return out
+	}
+	for _, policy := range []string{"ring_hash", "maglev"} {
+		t.Run(policy, func(t *testing.T) {
+			a := list("10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80")
+			b := list("10.0.0.3:80", "10.0.0.1:80", "10.0.0.4:80", "10.0.0.2:80")
+			c := list("10.0.0.1:80", "10.0.0.2:80", "10.0.0.9:80", "10.0.0.3:80", "10.0.0.4:80")
+			pa, _ := New(policy, a)
+			pb, _ := New(policy, b)
+			pc, _ := New(policy, c)
+			oa, ob, oc := owners(pa, a), owners(pb, b), owners(pc, c)
+			if !slices.Equal(oa, ob) {
+				t.Error("reordering the endpoints moved keys")
+			}
+			moved, toNew := 0, 0
+			for i := range oa {
+				if oa[i] != oc[i] {
+					moved++
+					if oc[i] == "10.0.0.9:80" {
+						toNew++
+					}
+				}
+			}
+			// The new host should take about a fifth; others barely move.
+			if share := float64(toNew) / refreshKeys; share < 0.1 || share > 0.3 {
+				t.Errorf("new host took %.2f of the keys, want about 0.2", share)
+			}
+			if stray := float64(moved-toNew) / refreshKeys; stray > 0.02 {
+				t.Errorf("%.3f of the keys moved between old hosts, want < 0.02", stray)
+			}
+		})
+	}
+}

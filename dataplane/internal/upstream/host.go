@@ -123,3 +123,7 @@ func (h *Host) SuccessRate() float64 {
 
 // Requests is the number of tries sent to the host.
 func (h *Host) Requests() uint64 { return h.requests.Load() }
+
+// HashKey places the host on ring_hash and maglev tables by its address,
+// so it keeps its keys whatever order a registry or reload lists it in.
+func (h *Host) HashKey() string { return h.Addr }
