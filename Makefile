@@ -5,6 +5,9 @@ export PATH := /usr/local/go/bin:$(HOME)/go/bin:$(PATH)
 
 FILTER_DIRS := $(wildcard filters/*/main.go)
 FILTERS := $(patsubst filters/%/main.go,build/filters/%.wasm,$(FILTER_DIRS))
+# A filter's logic lives in a package under its folder (filters/bundle
+# imports all of them), so every filter source is a dependency.
+FILTER_SRCS := $(shell find filters -name '*.go' -not -name '*_test.go')
 
 .PHONY: all build filters run test test-sdk vet bench clean
 
@@ -18,7 +21,7 @@ build: filters
 
 filters: $(FILTERS)
 
-build/filters/%.wasm: filters/%/*.go filters/go.mod wasm-sdk/*.go wasm-sdk/internal/hostabi/*.go
+build/filters/%.wasm: $(FILTER_SRCS) filters/go.mod wasm-sdk/*.go wasm-sdk/internal/hostabi/*.go
 	@mkdir -p build/filters
 	cd filters/$* && GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o ../../build/filters/$*.wasm .
 

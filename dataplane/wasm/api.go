@@ -180,6 +180,11 @@ type PluginConfig struct {
 	// plugin keeps one VM (a Go VM is ~5-10 MB).
 	PoolSize int
 	MinVMs   int
+	// IdleTimeout closes a VM beyond MinVMs that has taken no new stream
+	// for between one and two IdleTimeouts and has no stream or http call
+	// in flight, so a pool grown by a burst shrinks back (each Go VM holds
+	// ~5 MB resident). 0 means 30s; negative keeps every VM until Close.
+	IdleTimeout time.Duration
 	// CallDeadline bounds each call into the guest; 0 means 500ms. Signature
 	// checks in a Go guest are slow (an ES384 verify takes milliseconds), so
 	// leave room for them on a loaded machine.

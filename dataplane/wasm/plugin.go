@@ -68,6 +68,9 @@ func (r *Runtime) NewPlugin(ctx context.Context, cfg PluginConfig, host Host) (*
 	if cfg.MinVMs > cfg.PoolSize {
 		cfg.MinVMs = cfg.PoolSize
 	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 30 * time.Second
+	}
 	if cfg.CallDeadline <= 0 {
 		cfg.CallDeadline = 500 * time.Millisecond
 	}
@@ -91,6 +94,9 @@ func (r *Runtime) NewPlugin(ctx context.Context, cfg PluginConfig, host Host) (*
 		}
 		bin = b
 	}
+	// The module's bytes are not needed once compiled (wazero keeps its own
+	// decoded copy); holding them in p.cfg would keep a few MB per plugin.
+	cfg.Wasm = nil
 	p := &Plugin{rt: r, cfg: cfg, host: host, ns: cfg.VMID, counters: r.metrics.host(cfg.Name),
 		log: r.log.With("plugin", cfg.Name), routeIdx: make(map[string]int)}
 	if p.ns == "" {
@@ -142,6 +148,10 @@ func (r *Runtime) NewPlugin(ctx context.Context, cfg PluginConfig, host Host) (*
 		started = append(started, v)
 		p.slots[i].Store(v)
 		p.dispatch(v, pending)
+	}
+	if cfg.PoolSize > cfg.MinVMs && cfg.IdleTimeout > 0 {
+		p.wg.Add(1)
+		go p.reapIdle(cfg.IdleTimeout)
 	}
 	p.log.Debug("wasm plugin started", "abi", p.abi, "vms", cfg.MinVMs, "max_vms", cfg.PoolSize)
 	return p, nil
@@ -217,6 +227,7 @@ func (p *Plugin) pick() (*vm, error) {
 		v := p.slots[i].Load()
 		if v != nil && !v.dead.Load() && v.mu.TryLock() {
 			if !v.dead.Load() {
+				v.used.Store(true)
 				return v, nil
 			}
 			v.mu.Unlock()
@@ -231,6 +242,7 @@ func (p *Plugin) pick() (*vm, error) {
 		if v != nil && !v.dead.Load() {
 			v.mu.Lock()
 			if !v.dead.Load() {
+				v.used.Store(true)
 				return v, nil
 			}
 			v.mu.Unlock()
@@ -245,6 +257,7 @@ func (p *Plugin) pick() (*vm, error) {
 	slot := int(start % n)
 	if v := p.slots[slot].Load(); v != nil && !v.dead.Load() {
 		v.mu.Lock()
+		v.used.Store(true)
 		return v, nil
 	}
 	v, pending, err := p.newVM(p.bg, slot)
@@ -255,7 +268,52 @@ func (p *Plugin) pick() (*vm, error) {
 	p.counters.replaced.Add(1)
 	p.dispatch(v, pending)
 	v.mu.Lock()
+	v.used.Store(true)
 	return v, nil
+}
+
+// reapIdle runs shrink every period until the plugin closes.
+func (p *Plugin) reapIdle(period time.Duration) {
+	defer p.wg.Done()
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.bg.Done():
+			return
+		case <-t.C:
+			p.shrink()
+		}
+	}
+}
+
+// shrink closes the VMs beyond MinVMs that took no stream since the
+// previous shrink and have nothing in flight, highest slots first (pick
+// prefers low slots, so those are the least used). A VM that is busy right
+// now is left for the next round.
+func (p *Plugin) shrink() {
+	if p.closed.Load() {
+		return
+	}
+	live := 0
+	for i := range p.slots {
+		if v := p.slots[i].Load(); v != nil && !v.dead.Load() {
+			live++
+		}
+	}
+	for i := len(p.slots) - 1; i >= 0 && live > p.cfg.MinVMs; i-- {
+		v := p.slots[i].Load()
+		if v == nil || v.dead.Load() || v.used.Swap(false) || !v.mu.TryLock() {
+			continue
+		}
+		if !v.dead.Load() && !p.closed.Load() && len(v.streams) == 0 && v.calls.Load() == 0 &&
+			p.slots[i].CompareAndSwap(v, nil) {
+			v.close()
+			live--
+			p.log.Debug("idle wasm VM closed", "slot", i, "vms", live)
+		}
+		v.mu.Unlock()
+	}
 }
 
 // grow starts one more VM in an empty slot, unless the pool is full, one is
@@ -284,6 +342,7 @@ func (p *Plugin) grow() {
 			p.log.Error("wasm VM start failed while growing the pool", "err", err)
 			return
 		}
+		v.used.Store(true) // it was started for load: keep it for a round at least
 		if p.closed.Load() || !p.slots[slot].CompareAndSwap(nil, v) {
 			v.mu.Lock()
 			v.close()
@@ -368,6 +427,7 @@ func (p *Plugin) NewStream(info StreamInfo) *Stream {
 func (p *Plugin) dispatch(v *vm, calls []pendingCall) {
 	for _, c := range calls {
 		p.counters.httpCalls.Add(1)
+		v.calls.Add(1)
 		p.wg.Add(1)
 		go p.runCall(v, c)
 	}
@@ -375,6 +435,7 @@ func (p *Plugin) dispatch(v *vm, calls []pendingCall) {
 
 func (p *Plugin) runCall(v *vm, c pendingCall) {
 	defer p.wg.Done()
+	defer v.calls.Add(-1)
 	var (
 		status int
 		hdrs   [][2]string

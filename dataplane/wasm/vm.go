@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/wasmesh/wasmesh/dataplane/wasm/internal/shared"
@@ -87,6 +88,8 @@ type vm struct {
 	base  *watchCtx
 	timer *time.Timer
 	dead  atomic.Bool
+	used  atomic.Bool  // took a stream since the last idle check
+	calls atomic.Int32 // http calls dispatched and not yet answered
 
 	mu       sync.Mutex
 	stack    [8]uint64
@@ -158,7 +161,7 @@ func (p *Plugin) newVM(ctx context.Context, slot int) (*vm, []pendingCall, error
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithRandSource(rand.Reader).
 		WithStdout(stderrLog{v, new([]byte)}).WithStderr(stderrLog{v, new([]byte)})
-	ictx, cancel := context.WithTimeout(v.base, p.cfg.StartDeadline)
+	ictx, cancel := context.WithTimeout(experimental.WithMemoryAllocator(v.base, mmapAllocator), p.cfg.StartDeadline)
 	defer cancel()
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err

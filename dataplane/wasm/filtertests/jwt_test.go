@@ -105,15 +105,20 @@ func good(extra ...any) jwt.MapClaims {
 }
 
 func jwtPlugin(t testing.TB, r *wasm.Runtime, name string, ks keySet) *wasm.Plugin {
-	cfg := fmt.Sprintf(`{
+	return newPlugin(t, r, wasm.PluginConfig{Name: name, Wasm: filterWasm(t, "jwt-auth"), Config: []byte(jwtConfig(t, ks, "")), PoolSize: 2}, nil)
+}
+
+// jwtConfig is the jwt-auth configuration of the tests; extra is inserted
+// as the first keys of the object (for the bundle's "filter").
+func jwtConfig(t testing.TB, ks keySet, extra string) string {
+	return fmt.Sprintf(`{%s
 		"issuers": [{"issuer": %q, "audiences": ["api"], "jwks": %s}],
 		"from": [{"header": "authorization", "prefix": "Bearer "}, {"header": "x-token"}, {"cookie": "jwt"}, {"query": "access_token"}],
 		"rules": [{"prefix": "/public", "mode": "bypass"}, {"prefix": "/maybe", "mode": "optional"}],
 		"forward_claims": {"sub": "x-jwt-sub"},
 		"strip_token": true,
 		"clock_skew_seconds": 30
-	}`, issuer, jwks(t, ks))
-	return newPlugin(t, r, wasm.PluginConfig{Name: name, Wasm: filterWasm(t, "jwt-auth"), Config: []byte(cfg), PoolSize: 2}, nil)
+	}`, extra, issuer, jwks(t, ks))
 }
 
 func TestJWTAccepts(t *testing.T) {

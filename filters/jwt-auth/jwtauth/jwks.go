@@ -1,4 +1,4 @@
-package main
+package jwtauth
 
 import (
 	"crypto/ecdsa"
