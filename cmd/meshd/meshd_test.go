@@ -73,7 +73,12 @@ clusters:
 
 func waitBody(t *testing.T, url, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	waitBodyWithin(t, url, want, 10*time.Second)
+}
+
+func waitBodyWithin(t *testing.T, url, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	var last string
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(url)
@@ -233,7 +238,7 @@ func TestDemoConfig(t *testing.T) {
 	cmd := exec.Command(meshdBin, "-c", path)
 	cmd.Dir = root
 	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -241,10 +246,12 @@ func TestDemoConfig(t *testing.T) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		if t.Failed() {
-			t.Logf("meshd stderr:\n%s", stderr.String())
+			t.Logf("meshd output:\n%s", stderr.String())
 		}
 	}()
-	waitBody(t, "http://"+listen+"/api/hello", "demo")
+	// Compiling two Go guests on a cold cache, under -race on a busy
+	// machine, can take a while before the listener opens.
+	waitBodyWithin(t, "http://"+listen+"/api/hello", "demo", 90*time.Second)
 
 	resp, err := http.Get("http://" + listen + "/api/hello")
 	if err != nil {
