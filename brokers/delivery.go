@@ -27,10 +27,17 @@ type Delivery struct {
 	Attempt int
 
 	ack     Acknowledger
+	system  string // set by Serve; see System
 	settled atomic.Bool
 	dead    atomic.Bool
 	series  *consumerSeries // nil without metrics (Recorder.NewDelivery sets it)
 }
+
+// System is the messaging system the delivery came from (rabbitmq, kafka,
+// redis, memory), so middleware such as the consumer span can say so; it
+// is known when the delivery reached the handler through Serve from a
+// broker (every adapter has a System method), and empty otherwise.
+func (d *Delivery) System() string { return d.system }
 
 // NewDelivery is for adapters: it binds a message to the Acknowledger that
 // settles it.

@@ -58,10 +58,17 @@ func Serve(ctx context.Context, s Subscriber, topic string, opts SubscribeOption
 	if log == nil {
 		log = slog.Default()
 	}
+	system := ""
+	if sy, ok := s.(interface{ System() string }); ok {
+		system = sy.System()
+	}
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
 			for d := range ch {
+				if d.system == "" {
+					d.system = system
+				}
 				settle(ctx, d, h, log)
 			}
 		})

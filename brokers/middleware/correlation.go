@@ -45,12 +45,16 @@ func Trace(tracer trace.Tracer) brokers.Middleware {
 	return func(next brokers.Handler) brokers.Handler {
 		return func(ctx context.Context, d *brokers.Delivery) error {
 			ctx = traceContext.Extract(ctx, propagation.MapCarrier(d.Message.Headers))
-			ctx, span := tracer.Start(ctx, "process "+d.Topic, trace.WithSpanKind(trace.SpanKindConsumer),
-				trace.WithAttributes(
-					attribute.String("messaging.destination.name", d.Topic),
-					attribute.String("messaging.message.id", d.Message.ID),
-					attribute.Int("messaging.delivery.attempt", d.Attempt),
-				))
+			attrs := []attribute.KeyValue{
+				attribute.String("messaging.operation.name", "process"),
+				attribute.String("messaging.destination.name", d.Topic),
+				attribute.String("messaging.message.id", d.Message.ID),
+				attribute.Int("messaging.delivery.attempt", d.Attempt),
+			}
+			if sys := d.System(); sys != "" {
+				attrs = append(attrs, attribute.String("messaging.system", sys))
+			}
+			ctx, span := tracer.Start(ctx, "process "+d.Topic, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
 			defer span.End()
 			err := next(ctx, d)
 			if err != nil {

@@ -400,3 +400,55 @@ func subset(want, got map[string]string) bool {
 	}
 	return true
 }
+
+// TestTraceThroughServeNamesTheSystem checks a consumer span made for a
+// delivery served by brokers.Serve carries messaging.system, which only
+// the broker knows.
+func TestTraceThroughServeNamesTheSystem(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	b := memory.New(memory.Options{})
+	t.Cleanup(func() { _ = b.Close(context.Background()) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	var once sync.Once
+	served := make(chan error, 1)
+	go func() {
+		served <- brokers.Serve(ctx, b, "audit", brokers.SubscribeOptions{Group: "g"}, Trace(tp.Tracer("test"))(func(context.Context, *brokers.Delivery) error {
+			once.Do(func() { close(done) })
+			return nil
+		}), brokers.ServeOptions{})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := b.Publish(ctx, "audit", brokers.NewMessage([]byte("x"))); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+		case <-time.After(50 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("no delivery reached the handler")
+			}
+			continue
+		}
+		break
+	}
+	cancel()
+	<-served
+	var consumer sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		if s.Name() == "process audit" {
+			consumer = s
+		}
+	}
+	if consumer == nil {
+		t.Fatal("no consumer span")
+	}
+	want := map[string]string{"messaging.system": "memory", "messaging.operation.name": "process", "messaging.destination.name": "audit"}
+	if got := attrs(consumer); !subset(want, got) {
+		t.Errorf("consumer span attributes %v, want at least %v", got, want)
+	}
+}
