@@ -52,6 +52,8 @@ func TestValidationMessages(t *testing.T) {
     endpoints: [{address: 127.0.0.1:18082}]
 ` + "listeners_extra: x\n",
 			[]string{`unknown field "listeners_extra"`}, 0, true},
+		{"panic threshold not a percentage", strings.Replace(base, "  - name: api\n", "  - name: api\n    lb_panic_threshold: 150\n", 1),
+			[]string{"lb_panic_threshold", "150 is not a percentage", "use 0 to 100"}, 13, false},
 		{"ring_hash without hash key", strings.Replace(base, "  - name: api\n", "  - name: api\n    lb: ring_hash\n", 1),
 			[]string{"ring_hash needs a hash key", "hash: {header: x-user-id}"}, 13, false},
 		{"unknown retry condition", strings.Replace(base, "on: [5xx]", "on: [5xx, conect-failure]", 1),

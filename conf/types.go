@@ -375,7 +375,13 @@ type Cluster struct {
 	OutlierDetection *OutlierDetection `yaml:"outlier_detection,omitempty" json:"outlier_detection,omitempty"`
 	CircuitBreaker   *CircuitBreaker   `yaml:"circuit_breaker,omitempty" json:"circuit_breaker,omitempty"`
 	Hash             *HashKey          `yaml:"hash,omitempty" json:"hash,omitempty"`
-	RetryBudget      *RetryBudget      `yaml:"retry_budget,omitempty" json:"retry_budget,omitempty"`
+	// LBPanicThreshold is Envoy's healthy_panic_threshold for ring_hash and
+	// maglev, in percent (default 50): below that share of available
+	// endpoints the table spans all of them, so the few healthy ones are not
+	// flooded with every key. 0 enters panic mode only when none is
+	// available.
+	LBPanicThreshold *int         `yaml:"lb_panic_threshold,omitempty" json:"lb_panic_threshold,omitempty"`
+	RetryBudget      *RetryBudget `yaml:"retry_budget,omitempty" json:"retry_budget,omitempty"`
 	// MaxConnsPerEndpoint bounds each endpoint's connection pool.
 	MaxConnsPerEndpoint int `yaml:"max_conns_per_endpoint,omitempty" json:"max_conns_per_endpoint,omitempty"`
 	// Protocol is what the upstream speaks: http1 (default), http2, or grpc

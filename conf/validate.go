@@ -625,6 +625,9 @@ func (k *checker) cluster(path string, cl *Cluster) {
 			k.add(path+".health_check.timeout", "health check timeout is longer than its interval", "make the timeout shorter than the interval")
 		}
 	}
+	if p := cl.LBPanicThreshold; p != nil && (*p < 0 || *p > 100) {
+		k.add(path+".lb_panic_threshold", fmt.Sprintf("%d is not a percentage", *p), "use 0 to 100 (default 50; 0: panic only when no endpoint is available)")
+	}
 	if od := cl.OutlierDetection; od != nil && (od.MaxEjectionPercent < 0 || od.MaxEjectionPercent > 100) {
 		k.add(path+".outlier_detection.max_ejection_percent", fmt.Sprintf("%d is not a percentage", od.MaxEjectionPercent), "use 0 to 100")
 	}

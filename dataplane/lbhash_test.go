@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"fmt"
 	"strconv"
 	"strings"
@@ -113,12 +115,18 @@ func TestHashTablesFollowHealth(t *testing.T) {
 			}
 			available(map[string]bool{"d": true})
 			eventually("panic mode maps keys over every host", equal(before))
+			if v := testutil.ToFloat64(srv.stats.LBPanic.WithLabelValues("api")); v != 1 {
+				t.Errorf("meshd_cluster_lb_panic{cluster=api} = %v in panic mode, want 1", v)
+			}
 
 			for _, b := range bs[:3] {
 				b.sick.Store(false)
 			}
 			available(all)
 			eventually("all back", equal(before))
+			if v := testutil.ToFloat64(srv.stats.LBPanic.WithLabelValues("api")); v != 0 {
+				t.Errorf("meshd_cluster_lb_panic{cluster=api} = %v after recovery, want 0", v)
+			}
 		})
 	}
 }

@@ -5,6 +5,6 @@
 // every pick, so a health change or an ejection takes effect at once.
 // ring_hash and maglev keep a table over the available hosts that their
 // owner rebuilds with Refresh when availability changes (below
-// PanicThreshold the table spans every host, as in Envoy); until then, and
+// the panic threshold (DefaultPanicThreshold) the table spans every host, as in Envoy); until then, and
 // for owners that never refresh, a pick steps over unavailable hosts.
 package lb

@@ -28,19 +28,22 @@ func mix(h uint64) uint64 {
 	return h
 }
 
-// PanicThreshold is the share of hosts, in percent, that must be available
-// for Refresh to build a hashing table over the available hosts only.
-// Below it the table spans every host and picks ignore health, as Envoy's
-// healthy_panic_threshold (same 50% default) does: sending a key to a host
-// that may be down beats piling every key onto the few that are up.
-const PanicThreshold = 50
+// DefaultPanicThreshold is the share of hosts, in percent, that must be
+// available for Refresh to build a hashing table over the available hosts
+// only, when the owner sets none. Below it the table spans every host and
+// picks ignore health, as Envoy's healthy_panic_threshold (same 50%
+// default) does: sending a key to a host that may be down beats piling
+// every key onto the few that are up.
+const DefaultPanicThreshold = 50
 
 // Refresher is implemented by pickers that precompute a table over the
 // available hosts (ring_hash, maglev). Their owner calls Refresh whenever
 // a host's availability may have changed; the new table is built aside
 // and swapped in atomically, so picks never wait for it.
 type Refresher interface {
-	Refresh() Refreshed
+	// Refresh rebuilds over the available hosts, or over all of them when
+	// fewer than panicPercent percent are available (0: only when none is).
+	Refresh(panicPercent int) Refreshed
 }
 
 // Refreshed says what a Refresh did, so the owner can log the transitions
@@ -59,9 +62,9 @@ type Refreshed struct {
 // for other pickers, which read availability on every pick, it does
 // nothing. It is safe to call from any goroutine but does the rebuild on
 // the caller's, so callers on the request path should hand it off.
-func Refresh(p Picker) Refreshed {
+func Refresh(p Picker, panicPercent int) Refreshed {
 	if r, ok := p.(Refresher); ok {
-		return r.Refresh()
+		return r.Refresh(panicPercent)
 	}
 	return Refreshed{}
 }
@@ -128,7 +131,7 @@ func (k *tableKeeper[T]) init(hosts []Host, build func(members []bool) T) {
 }
 
 // Refresh implements Refresher.
-func (k *tableKeeper[T]) Refresh() Refreshed {
+func (k *tableKeeper[T]) Refresh(panicPercent int) Refreshed {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	members := make([]bool, len(k.hosts))
@@ -140,7 +143,7 @@ func (k *tableKeeper[T]) Refresh() Refreshed {
 		}
 	}
 	res := Refreshed{Available: n, Total: len(k.hosts)}
-	if n*100 < PanicThreshold*len(k.hosts) || n == 0 {
+	if n*100 < panicPercent*len(k.hosts) || n == 0 {
 		res.Panic = true
 		for i := range members {
 			members[i] = true

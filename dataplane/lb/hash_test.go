@@ -54,18 +54,18 @@ func TestRefreshRebuildsOverAvailableHosts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r := Refresh(p); r.Rebuilt || r.Panic {
+			if r := Refresh(p, DefaultPanicThreshold); r.Rebuilt || r.Panic {
 				t.Fatalf("refresh with every host up: %+v, want no rebuild", r)
 			}
 			before := mapping(p)
 			for _, d := range tt.down {
 				raw[d].down.Store(true)
 			}
-			r := Refresh(p)
+			r := Refresh(p, DefaultPanicThreshold)
 			if r.Panic != tt.wantPanic || r.Available != len(hs)-len(tt.down) || r.Total != len(hs) {
 				t.Fatalf("refresh: %+v, want panic=%v", r, tt.wantPanic)
 			}
-			if again := Refresh(p); again.Rebuilt {
+			if again := Refresh(p, DefaultPanicThreshold); again.Rebuilt {
 				t.Error("a second refresh with nothing changed rebuilt the table")
 			}
 			after := mapping(p)
@@ -81,7 +81,7 @@ func TestRefreshRebuildsOverAvailableHosts(t *testing.T) {
 			for _, d := range tt.down {
 				raw[d].down.Store(false)
 			}
-			if r := Refresh(p); !r.Rebuilt || r.Panic {
+			if r := Refresh(p, DefaultPanicThreshold); !r.Rebuilt || r.Panic {
 				t.Fatalf("refresh after recovery: %+v", r)
 			}
 			if !slices.Equal(before, mapping(p)) {
@@ -135,7 +135,7 @@ func TestRefreshOnlyTouchesHashingPolicies(t *testing.T) {
 		p, _ := New(policy, hs)
 		raw[0].down.Store(true)
 		_, hashing := p.(Refresher)
-		if r := Refresh(p); r.Rebuilt != hashing {
+		if r := Refresh(p, DefaultPanicThreshold); r.Rebuilt != hashing {
 			t.Errorf("%s: refresh %+v, hashing policy %v", policy, r, hashing)
 		}
 	}
@@ -145,7 +145,7 @@ func TestStaleTableStillAvoidsDownHost(t *testing.T) {
 	for _, policy := range []string{"ring_hash", "maglev"} {
 		hs, raw := hosts(1, 1, 1, 1)
 		p, _ := New(policy, hs)
-		Refresh(p)
+		Refresh(p, DefaultPanicThreshold)
 		raw[2].down.Store(true) // no Refresh yet: the table still has host 2
 		for i := range 2000 {
 			if got := p.Pick(keyHash(i)); got == 2 {
@@ -160,7 +160,7 @@ func TestHashPickDoesNotAllocate(t *testing.T) {
 		hs, raw := hosts(1, 1, 2, 1)
 		p, _ := New(policy, hs)
 		raw[1].down.Store(true)
-		Refresh(p)
+		Refresh(p, DefaultPanicThreshold)
 		i := 0
 		if n := testing.AllocsPerRun(1000, func() { p.Pick(keyHash(i)); i++ }); n != 0 {
 			t.Errorf("%s: %v allocations per pick", policy, n)
@@ -196,7 +196,7 @@ func TestRefreshConcurrentWithPicks(t *testing.T) {
 		}
 		for i := range 40 {
 			raw[i%4].down.Store(i%3 == 0)
-			Refresh(p)
+			Refresh(p, DefaultPanicThreshold)
 		}
 		close(stop)
 		wg.Wait()
@@ -258,5 +258,37 @@ func TestHashPlacementFollowsAddressNotOrder(t *testing.T) {
 				t.Errorf("%.3f of the keys moved between old hosts, want < 0.02", stray)
 			}
 		})
+	}
+}
+
+// TestPanicThresholdIsTheOwners checks the threshold a cluster sets decides
+// panic mode: 0 only when every host is down, 100 as soon as one is.
+func TestPanicThresholdIsTheOwners(t *testing.T) {
+	tests := []struct {
+		threshold, hosts, down int
+		want                   bool
+	}{
+		{0, 5, 4, false},
+		{0, 5, 5, true},
+		{75, 4, 1, false},
+		{75, 4, 2, true},
+		{100, 4, 0, false},
+		{100, 4, 1, true},
+	}
+	for _, tt := range tests {
+		for _, policy := range []string{"ring_hash", "maglev"} {
+			ws := make([]int, tt.hosts)
+			for i := range ws {
+				ws[i] = 1
+			}
+			hs, raw := hosts(ws...)
+			p, _ := New(policy, hs)
+			for i := range tt.down {
+				raw[i].down.Store(true)
+			}
+			if r := Refresh(p, tt.threshold); r.Panic != tt.want {
+				t.Errorf("%s, threshold %d%%, %d of %d down: panic %v, want %v", policy, tt.threshold, tt.down, tt.hosts, r.Panic, tt.want)
+			}
+		}
 	}
 }

@@ -24,7 +24,7 @@ type Host interface {
 // there are no hosts at all. When no host is available it picks among all
 // hosts (Envoy's panic mode), since refusing every request is worse than
 // trying; the hashing policies, once refreshed, enter panic mode below
-// PanicThreshold already. Pick must not block or allocate: it is on
+// their panic threshold already. Pick must not block or allocate: it is on
 // every request.
 type Picker interface {
 	Pick(hash uint64) int

@@ -181,7 +181,7 @@ func BenchmarkPickOneDown(b *testing.B) {
 				p, _ := New(policy, hs)
 				raw[2].down.Store(true)
 				if refreshed {
-					Refresh(p)
+					Refresh(p, DefaultPanicThreshold)
 				}
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
@@ -202,7 +202,7 @@ func BenchmarkRefresh(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				raw[2].down.Store(i%2 == 0)
-				Refresh(p)
+				Refresh(p, DefaultPanicThreshold)
 			}
 		})
 	}

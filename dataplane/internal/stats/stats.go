@@ -31,6 +31,7 @@ type Stats struct {
 	UpstreamErrors    *prometheus.CounterVec
 	UpstreamActive    *prometheus.GaugeVec
 	UpstreamEjections *prometheus.CounterVec
+	LBPanic           *prometheus.GaugeVec
 	Endpoints         *prometheus.GaugeVec
 	HealthChecks      *prometheus.CounterVec
 
@@ -72,6 +73,7 @@ func New() *Stats {
 	s.UpstreamErrors = cv("meshd_cluster_upstream_errors_total", "Upstream tries that failed without a response, per kind (connect, reset).", "cluster", "kind")
 	s.UpstreamActive = gv("meshd_cluster_upstream_active_requests", "Requests in flight to a cluster.", "cluster")
 	s.UpstreamEjections = cv("meshd_cluster_outlier_ejections_total", "Endpoints ejected by outlier detection.", "cluster")
+	s.LBPanic = gv("meshd_cluster_lb_panic", "1 while a ring_hash or maglev cluster balances over every endpoint because fewer than lb_panic_threshold percent are available.", "cluster")
 	s.Endpoints = gv("meshd_cluster_endpoints", "Endpoints per cluster by state (healthy, unhealthy, ejected).", "cluster", "state")
 	s.HealthChecks = cv("meshd_cluster_health_checks_total", "Active health checks per cluster by result.", "cluster", "result")
 	s.Reloads = cv("meshd_config_reloads_total", "Config reloads by result (success, failure).", "result")

@@ -70,9 +70,12 @@ type Metrics struct {
 	ErrReset     prometheus.Counter
 	Active       prometheus.Gauge
 	Ejections    prometheus.Counter
-	endpoints    [3]prometheus.Gauge
-	hcPass       prometheus.Counter
-	hcFail       prometheus.Counter
+	// LBPanic is 1 while a ring_hash or maglev table spans every endpoint
+	// because too few are available.
+	LBPanic   prometheus.Gauge
+	endpoints [3]prometheus.Gauge
+	hcPass    prometheus.Counter
+	hcFail    prometheus.Counter
 }
 
 func newMetrics(s *stats.Stats, name string) Metrics {
@@ -86,6 +89,7 @@ func newMetrics(s *stats.Stats, name string) Metrics {
 		ErrReset:     s.UpstreamErrors.WithLabelValues(name, "reset"),
 		Active:       s.UpstreamActive.WithLabelValues(name),
 		Ejections:    s.UpstreamEjections.WithLabelValues(name),
+		LBPanic:      s.LBPanic.WithLabelValues(name),
 		hcPass:       s.HealthChecks.WithLabelValues(name, "pass"),
 		hcFail:       s.HealthChecks.WithLabelValues(name, "fail"),
 	}
@@ -258,15 +262,28 @@ func (c *Cluster) availabilityChanged() {
 	}
 }
 
+// panicThreshold is the cluster's lb_panic_threshold, or Envoy's default.
+func (c *Cluster) panicThreshold() int {
+	if p := c.Def.LBPanicThreshold; p != nil {
+		return *p
+	}
+	return lb.DefaultPanicThreshold
+}
+
 // refreshLB rebuilds the picker's table over the available hosts, or over
-// all of them below lb.PanicThreshold. It runs in Build and then only in
+// all of them below the panic threshold. It runs in Build and then only in
 // rebalance, so lbPanic needs no lock.
 func (c *Cluster) refreshLB() {
-	r := lb.Refresh(c.picker)
+	r := lb.Refresh(c.picker, c.panicThreshold())
+	if r.Panic {
+		c.M.LBPanic.Set(1)
+	} else {
+		c.M.LBPanic.Set(0)
+	}
 	if r.Panic != c.lbPanic {
 		c.lbPanic = r.Panic
 		if r.Panic {
-			c.log.Warn("load balancer in panic mode: too few endpoints available, hashing over all of them", "cluster", c.Name, "available", r.Available, "total", r.Total, "threshold_percent", lb.PanicThreshold)
+			c.log.Warn("load balancer in panic mode: too few endpoints available, hashing over all of them", "cluster", c.Name, "available", r.Available, "total", r.Total, "threshold_percent", c.panicThreshold())
 		} else {
 			c.log.Info("load balancer left panic mode", "cluster", c.Name, "available", r.Available, "total", r.Total)
 		}

@@ -99,6 +99,7 @@ const (
 	mThresholds = "config.cluster.v3.CircuitBreakers.Thresholds"
 	mBudget     = "config.cluster.v3.CircuitBreakers.Thresholds.RetryBudget"
 	mOutlier    = "config.cluster.v3.OutlierDetection"
+	mCommonLb   = "config.cluster.v3.Cluster.CommonLbConfig"
 	mHC         = "config.core.v3.HealthCheck"
 	mHTTPHC     = "config.core.v3.HealthCheck.HttpHealthCheck"
 	mCLA        = "config.endpoint.v3.ClusterLoadAssignment"
@@ -216,15 +217,18 @@ func init() {
 	use(mFilterCfg, "disabled", "config", "is_optional")
 
 	// Clusters.
-	use(mCluster, "name", "type", "eds_cluster_config", "connect_timeout", "lb_policy", "load_assignment", "circuit_breakers", "outlier_detection", "health_checks", "typed_extension_protocol_options")
+	use(mCluster, "name", "type", "eds_cluster_config", "connect_timeout", "lb_policy", "load_assignment", "circuit_breakers", "outlier_detection", "health_checks", "typed_extension_protocol_options", "common_lb_config")
 	warn(mCluster, infoOnly, "alt_stat_name", "metadata", "track_cluster_stats", "track_timeout_budgets")
 	warn(mCluster, tuning, "per_connection_buffer_limit_bytes", "dns_lookup_family", "dns_refresh_rate", "dns_failure_refresh_rate", "respect_dns_ttl",
 		"dns_resolution_config", "typed_dns_resolver_config", "wait_for_warm_on_init", "cleanup_interval", "upstream_connection_options",
-		"close_connections_on_host_health_failure", "ignore_health_on_host_removal", "common_lb_config", "ring_hash_lb_config", "maglev_lb_config",
+		"close_connections_on_host_health_failure", "ignore_health_on_host_removal", "ring_hash_lb_config", "maglev_lb_config",
 		"least_request_lb_config", "round_robin_lb_config", "dns_jitter", "connection_pool_per_downstream_connection", "preconnect_policy", "upstream_bind_config")
 	reject(mCluster, noTLS, "transport_socket", "transport_socket_matches")
 	reject(mCluster, "meshd speaks HTTP/1.1 to upstreams", "http2_protocol_options", "upstream_http_protocol_options", "common_http_protocol_options", "http_protocol_options", "protocol_selection")
 	reject(mCluster, notModel, "cluster_type", "lb_subset_config", "load_balancing_policy", "original_dst_lb_config", "filters", "upstream_config", "lrs_server", "max_requests_per_connection")
+	use(mCommonLb, "healthy_panic_threshold")
+	warn(mCommonLb, tuning, "zone_aware_lb_config", "locality_weighted_lb_config", "update_merge_window", "ignore_new_hosts_until_first_hc",
+		"close_connections_on_host_set_change", "consistent_hashing_lb_config", "override_host_status")
 	use(mEDSConfig, "service_name", "eds_config")
 	use(mBreakers, "thresholds")
 	warn(mBreakers, tuning, "per_host_thresholds")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -875,6 +876,15 @@ func (t *T) Cluster(c *clusterv3.Cluster) (*Cluster, error) {
 		out.Conf.LB = "maglev"
 	default:
 		return nil, fmt.Errorf("%s.lb_policy %s is not supported", path, c.GetLbPolicy())
+	}
+	if cl := c.GetCommonLbConfig(); cl != nil {
+		if err := t.check(path+".common_lb_config", cl); err != nil {
+			return nil, err
+		}
+		if p := cl.GetHealthyPanicThreshold(); p != nil {
+			v := int(math.Round(p.GetValue()))
+			out.Conf.LBPanicThreshold = &v
+		}
 	}
 	if err := t.protocolOptions(path, c.GetTypedExtensionProtocolOptions()); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"os"
 	"path/filepath"
 	"strings"
@@ -271,6 +272,7 @@ func TestClusterAndEndpoints(t *testing.T) {
 			{MaxConnections: wrapperspb.UInt32(10), MaxRetries: wrapperspb.UInt32(5), RetryBudget: &clusterv3.CircuitBreakers_Thresholds_RetryBudget{MinRetryConcurrency: wrapperspb.UInt32(2)}},
 			{Priority: corev3.RoutingPriority_HIGH, MaxConnections: wrapperspb.UInt32(99)}}},
 		OutlierDetection: &clusterv3.OutlierDetection{EnforcingConsecutiveGatewayFailure: wrapperspb.UInt32(100), SuccessRateMinimumHosts: wrapperspb.UInt32(3)},
+		CommonLbConfig:   &clusterv3.Cluster_CommonLbConfig{HealthyPanicThreshold: &typev3.Percent{Value: 30}, UpdateMergeWindow: durationpb.New(1e9)},
 		HealthChecks: []*corev3.HealthCheck{{Interval: durationpb.New(5e9), Timeout: durationpb.New(1e9),
 			HealthChecker: &corev3.HealthCheck_HttpHealthCheck_{HttpHealthCheck: &corev3.HealthCheck_HttpHealthCheck{Path: "/hz"}}}},
 	})
@@ -280,10 +282,10 @@ func TestClusterAndEndpoints(t *testing.T) {
 	cc := c.Conf
 	if !c.EDS || c.ServiceName != "svc" || cc.LB != "maglev" || cc.ConnectTimeout != conf.Duration(2e9) || cc.CircuitBreaker.MaxConnections != 10 ||
 		cc.CircuitBreaker.MaxRetries != 5 || cc.RetryBudget.MinConcurrency != 2 || cc.OutlierDetection.Consecutive5xx != 5 ||
-		cc.OutlierDetection.ConsecutiveGatewayError != 5 || cc.HealthCheck.Path != "/hz" {
+		cc.OutlierDetection.ConsecutiveGatewayError != 5 || cc.HealthCheck.Path != "/hz" || cc.LBPanicThreshold == nil || *cc.LBPanicThreshold != 30 {
 		t.Errorf("cluster = %+v", c)
 	}
-	if !strings.Contains(strings.Join(tr.Warnings, "\n"), "success_rate_minimum_hosts") {
+	if w := strings.Join(tr.Warnings, "\n"); !strings.Contains(w, "success_rate_minimum_hosts") || !strings.Contains(w, "update_merge_window") {
 		t.Errorf("warnings %v do not mention the ignored success-rate field", tr.Warnings)
 	}
 	if _, err := (&T{}).Cluster(&clusterv3.Cluster{Name: "t", TransportSocket: &corev3.TransportSocket{Name: "tls"}}); err == nil || !strings.Contains(err.Error(), "transport_socket") {
