@@ -1,8 +1,6 @@
 package client
 
 import (
-	"sync/atomic"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wasmesh/wasmesh/internal/telemetry"
@@ -76,32 +74,26 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 
 // svcMetrics are one service's series, looked up once each: label hashing
 // per request would cost more than the rest of the bookkeeping. The
-// duration series are made on first use, so a service that never saw a
-// 1xx does not export an empty histogram for it.
+// duration series are made on first use (telemetry.ClassHistogram, as
+// meshd's), so a service that never saw a 1xx does not export an empty
+// histogram for it.
 type svcMetrics struct {
 	m        *Metrics
 	name     string
-	duration [len(telemetry.CodeClasses)]atomic.Pointer[prometheus.Observer]
+	duration *telemetry.ClassHistogram
 	retries  prometheus.Counter
 }
 
 func newSvcMetrics(m *Metrics, name string) *svcMetrics {
-	return &svcMetrics{m: m, name: name, retries: m.retries.WithLabelValues(name)}
+	return &svcMetrics{m: m, name: name, duration: telemetry.NewClassHistogram(m.duration, name), retries: m.retries.WithLabelValues(name)}
 }
 
 // observe records one finished request: status is 0 when there was no
 // response, and then err (the transport's error) gives the error type; a
 // 5xx with err nil counts as status_5xx.
 func (s *svcMetrics) observe(status int, seconds float64, err error) {
-	c, outcome := telemetry.CodeClass(status), telemetry.HTTPOutcome(status)
-	o := s.duration[c].Load()
-	if o == nil {
-		obs := s.m.duration.WithLabelValues(s.name, telemetry.CodeClasses[c], outcome)
-		o = &obs
-		s.duration[c].Store(o) // a racing store holds the same child
-	}
-	(*o).Observe(seconds)
-	if outcome == telemetry.Error {
+	s.duration.Observe(status, false, seconds)
+	if telemetry.HTTPOutcome(status) == telemetry.Error {
 		s.m.errors.WithLabelValues(s.name, errorKind(err)).Inc()
 	}
 }

@@ -9,10 +9,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wasmesh/wasmesh/conf"
 	"github.com/wasmesh/wasmesh/dataplane/internal/route"
-	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 	"github.com/wasmesh/wasmesh/dataplane/internal/upstream"
 	"github.com/wasmesh/wasmesh/identity/authz"
 	"github.com/wasmesh/wasmesh/identity/tokens"
+	"github.com/wasmesh/wasmesh/internal/telemetry"
 )
 
 // snapshot is one config in force, compiled. It is never mutated.
@@ -70,8 +70,8 @@ type routeSnap struct {
 
 	// http and rpc are the route's duration histograms (gRPC calls are
 	// in both: the HTTP view and the gRPC status view).
-	http *stats.ClassHistogram
-	rpc  *stats.RPCHistogram
+	http *telemetry.ClassHistogram
+	rpc  *telemetry.RPCHistogram
 	// authorize is true when an authorization policy selects the route.
 	authorize bool
 }
@@ -216,8 +216,8 @@ func (s *Server) compileRoute(l *conf.Listener, name string, r *conf.Route, clus
 		prefixRewrite: r.PrefixRewrite, hasRewrite: r.PrefixRewrite != "",
 		reqAdd: headersOf(r.RequestHeadersToAdd), reqRemove: bytesOf(r.RequestHeadersToRemove),
 		respAdd: headersOf(r.ResponseHeadersToAdd), respRemove: bytesOf(r.ResponseHeadersToRemove),
-		http: stats.NewClassHistogram(s.stats.ServerDuration, l.Name, name),
-		rpc:  stats.NewRPCHistogram(s.stats.RPCDuration, l.Name, name),
+		http: telemetry.NewClassHistogram(s.stats.ServerDuration, l.Name, name),
+		rpc:  telemetry.NewRPCHistogram(s.stats.RPCDuration, l.Name, name),
 	}
 	if r.HostRewrite != "" {
 		rs.hostRewrite = []byte(r.HostRewrite)

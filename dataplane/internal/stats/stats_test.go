@@ -3,11 +3,13 @@ package stats
 import (
 	"strings"
 	"testing"
+
+	"github.com/wasmesh/wasmesh/internal/telemetry"
 )
 
 func TestClassHistogram(t *testing.T) {
 	s := New()
-	h := NewClassHistogram(s.ServerDuration, "in", "r1")
+	h := telemetry.NewClassHistogram(s.ServerDuration, "in", "r1")
 	for _, c := range []struct {
 		status int
 		failed bool
@@ -28,7 +30,7 @@ func TestClassHistogram(t *testing.T) {
 
 func TestRPCHistogram(t *testing.T) {
 	s := New()
-	h := NewRPCHistogram(s.RPCDuration, "in", "r1")
+	h := telemetry.NewRPCHistogram(s.RPCDuration, "in", "r1")
 	for _, code := range []int{0, 0, 5, 14, -1, 99} {
 		h.Observe(code, 0.001)
 	}

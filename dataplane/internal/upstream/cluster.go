@@ -14,6 +14,7 @@ import (
 	"github.com/wasmesh/wasmesh/conf"
 	"github.com/wasmesh/wasmesh/dataplane/internal/stats"
 	"github.com/wasmesh/wasmesh/dataplane/lb"
+	"github.com/wasmesh/wasmesh/internal/telemetry"
 )
 
 // Overflow reasons, as written in the x-meshd-overflow response header and
@@ -61,7 +62,7 @@ type Cluster struct {
 
 // Metrics are the cluster's counters, resolved once.
 type Metrics struct {
-	Duration     *stats.ClassHistogram
+	Duration     *telemetry.ClassHistogram
 	Retries      prometheus.Counter
 	Overflow     map[string]prometheus.Counter
 	TimeoutTry   prometheus.Counter
@@ -80,7 +81,7 @@ type Metrics struct {
 
 func newMetrics(s *stats.Stats, name string) Metrics {
 	m := Metrics{
-		Duration:     stats.NewClassHistogram(s.UpstreamDuration, name),
+		Duration:     telemetry.NewClassHistogram(s.UpstreamDuration, name),
 		Retries:      s.UpstreamRetries.WithLabelValues(name),
 		Overflow:     map[string]prometheus.Counter{},
 		TimeoutTry:   s.UpstreamTimeouts.WithLabelValues(name, "per_try"),
