@@ -2,9 +2,7 @@ package docs
 
 import (
 	"bufio"
-	"context"
 	"io"
-	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -21,10 +19,9 @@ import (
 	"github.com/prometheus/common/model"
 
 	_ "github.com/wasmesh/wasmesh/brokers/memory"
-	"github.com/wasmesh/wasmesh/conf"
-	"github.com/wasmesh/wasmesh/dataplane"
 	_ "github.com/wasmesh/wasmesh/discovery/static"
 	"github.com/wasmesh/wasmesh/internal/telemetry"
+	"github.com/wasmesh/wasmesh/meshtest/meshdtest"
 )
 
 // docRow is one metric row of a table in metrics.md.
@@ -95,17 +92,18 @@ func TestMetricsDocCoversMeshd(t *testing.T) {
 	defer upSrv.Close()
 	host, port, _ := net.SplitHostPort(up.Addr().String())
 
-	src, err := conf.LoadBytes([]string{"t.yaml"}, [][]byte{[]byte(`
+	m := meshdtest.Start(t, `
+admin: {address: 127.0.0.1:0}
 logging: {access_log: false}
 drain_grace: 1ms
-eventlog: {backend: file, file: {dir: ` + t.TempDir() + `}}
+eventlog: {backend: file, file: {dir: `+t.TempDir()+`}}
 brokers:
   - {name: mem, type: memory}
 registries:
   - name: fixed
     backend: static
     options:
-      instances: [{service: api, id: api-1, address: ` + host + `, port: ` + port + `}]
+      instances: [{service: api, id: api-1, address: `+host+`, port: `+port+`}]
 listeners:
   - name: ingress
     address: 127.0.0.1:0
@@ -117,23 +115,12 @@ listeners:
 clusters:
   - name: api
     circuit_breaker: {max_requests: 100}
-    endpoints: [{address: ` + up.Addr().String() + `}]
+    endpoints: [{address: `+up.Addr().String()+`}]
   - name: found
     discovery: {backend: fixed, service: api}
-`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := dataplane.New(dataplane.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err := srv.Apply(src.Config, "docs1"); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
-	admin, err := srv.ServeAdmin("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + srv.Addr("ingress")
+`)
+	admin := m.AdminAddr()
+	base := m.URL("ingress")
 	hc := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
