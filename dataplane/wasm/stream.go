@@ -166,83 +166,76 @@ func b2u(b bool) uint64 {
 
 // OnRequestHeaders runs proxy_on_request_headers. h stays in use until Done.
 func (s *Stream) OnRequestHeaders(h HeaderMap, endOfStream bool) Action {
-	if s.disabled || s.v == nil {
-		return s.run(nil)
-	}
-	s.v.mu.Lock()
-	s.reqHeaders = h
-	s.v.mu.Unlock()
-	if s.v.hdr3 {
-		return s.run(func(v *vm) api.Function { return v.fn.onReqHeaders }, uint64(s.id), uint64(h.Len()), b2u(endOfStream))
-	}
-	return s.run(func(v *vm) api.Function { return v.fn.onReqHeaders }, uint64(s.id), uint64(h.Len()))
+	return s.onHeaders(&s.reqHeaders, h, endOfStream, func(v *vm) api.Function { return v.fn.onReqHeaders })
 }
 
 // OnRequestBody runs proxy_on_request_body with the body received so far
 // and returns the action and the body, which the filter may have replaced.
 func (s *Stream) OnRequestBody(body []byte, endOfStream bool) (Action, []byte) {
-	if s.disabled || s.v == nil {
-		return s.run(nil), body
-	}
-	s.v.mu.Lock()
-	s.reqBody = body
-	s.v.mu.Unlock()
-	a := s.run(func(v *vm) api.Function { return v.fn.onReqBody }, uint64(s.id), uint64(len(body)), b2u(endOfStream))
-	s.v.mu.Lock()
-	body = s.reqBody
-	s.v.mu.Unlock()
-	return a, body
+	return s.onBody(&s.reqBody, body, endOfStream, func(v *vm) api.Function { return v.fn.onReqBody })
 }
 
 // OnRequestTrailers runs proxy_on_request_trailers.
 func (s *Stream) OnRequestTrailers(t HeaderMap) Action {
-	if s.disabled || s.v == nil {
-		return s.run(nil)
-	}
-	s.v.mu.Lock()
-	s.reqTrailers = t
-	s.v.mu.Unlock()
-	return s.run(func(v *vm) api.Function { return v.fn.onReqTrailers }, uint64(s.id), uint64(t.Len()))
+	return s.onTrailers(&s.reqTrailers, t, func(v *vm) api.Function { return v.fn.onReqTrailers })
 }
 
 // OnResponseHeaders runs proxy_on_response_headers. h stays in use until Done.
 func (s *Stream) OnResponseHeaders(h HeaderMap, endOfStream bool) Action {
-	if s.disabled || s.v == nil {
-		return s.run(nil)
-	}
-	s.v.mu.Lock()
-	s.respHeaders = h
-	s.v.mu.Unlock()
-	if s.v.hdr3 {
-		return s.run(func(v *vm) api.Function { return v.fn.onRespHeaders }, uint64(s.id), uint64(h.Len()), b2u(endOfStream))
-	}
-	return s.run(func(v *vm) api.Function { return v.fn.onRespHeaders }, uint64(s.id), uint64(h.Len()))
+	return s.onHeaders(&s.respHeaders, h, endOfStream, func(v *vm) api.Function { return v.fn.onRespHeaders })
 }
 
 // OnResponseBody runs proxy_on_response_body; see OnRequestBody.
 func (s *Stream) OnResponseBody(body []byte, endOfStream bool) (Action, []byte) {
-	if s.disabled || s.v == nil {
-		return s.run(nil), body
-	}
-	s.v.mu.Lock()
-	s.respBody = body
-	s.v.mu.Unlock()
-	a := s.run(func(v *vm) api.Function { return v.fn.onRespBody }, uint64(s.id), uint64(len(body)), b2u(endOfStream))
-	s.v.mu.Lock()
-	body = s.respBody
-	s.v.mu.Unlock()
-	return a, body
+	return s.onBody(&s.respBody, body, endOfStream, func(v *vm) api.Function { return v.fn.onRespBody })
 }
 
 // OnResponseTrailers runs proxy_on_response_trailers.
 func (s *Stream) OnResponseTrailers(t HeaderMap) Action {
+	return s.onTrailers(&s.respTrailers, t, func(v *vm) api.Function { return v.fn.onRespTrailers })
+}
+
+// onHeaders makes h the stream's map in slot (read by the guest's header
+// calls) and runs the headers callback; ABI 0.1.0 guests take no
+// end-of-stream argument.
+func (s *Stream) onHeaders(slot *HeaderMap, h HeaderMap, endOfStream bool, fn func(*vm) api.Function) Action {
 	if s.disabled || s.v == nil {
 		return s.run(nil)
 	}
 	s.v.mu.Lock()
-	s.respTrailers = t
+	*slot = h
 	s.v.mu.Unlock()
-	return s.run(func(v *vm) api.Function { return v.fn.onRespTrailers }, uint64(s.id), uint64(t.Len()))
+	if s.v.hdr3 {
+		return s.run(fn, uint64(s.id), uint64(h.Len()), b2u(endOfStream))
+	}
+	return s.run(fn, uint64(s.id), uint64(h.Len()))
+}
+
+// onBody makes body the stream's buffer in slot, runs the body callback
+// and returns the buffer as the guest left it.
+func (s *Stream) onBody(slot *[]byte, body []byte, endOfStream bool, fn func(*vm) api.Function) (Action, []byte) {
+	if s.disabled || s.v == nil {
+		return s.run(nil), body
+	}
+	s.v.mu.Lock()
+	*slot = body
+	s.v.mu.Unlock()
+	a := s.run(fn, uint64(s.id), uint64(len(body)), b2u(endOfStream))
+	s.v.mu.Lock()
+	body = *slot
+	s.v.mu.Unlock()
+	return a, body
+}
+
+// onTrailers makes t the stream's trailers in slot and runs the callback.
+func (s *Stream) onTrailers(slot *HeaderMap, t HeaderMap, fn func(*vm) api.Function) Action {
+	if s.disabled || s.v == nil {
+		return s.run(nil)
+	}
+	s.v.mu.Lock()
+	*slot = t
+	s.v.mu.Unlock()
+	return s.run(fn, uint64(s.id), uint64(t.Len()))
 }
 
 // Done ends the stream: it runs proxy_on_done, proxy_on_log and
